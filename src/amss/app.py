@@ -1,0 +1,94 @@
+"""create_app(): routers, middleware, error handlers and lifespan of the REST API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from redis.asyncio import Redis
+
+from amss import __version__
+from amss.config import Settings
+from amss.db.engine import Database
+from amss.health.router import SWAGGER_ASSETS, metrics_router
+from amss.health.router import router as health_router
+from amss.kit.handlers import install_error_handlers
+from amss.kit.http import JSON_BODY_LIMIT, BodySizeLimitMiddleware, RequestContextMiddleware
+from amss.kit.logging import get_logger
+from amss.kit.openapi import build_openapi
+
+API_PREFIX = "/api/v1"
+
+_log = get_logger(__name__)
+
+
+def create_app(settings: Settings, database: Database) -> FastAPI:
+    """Build the REST application around an already connected database.
+
+    The caller owns the database (and the embedded server behind it); the app owns the
+    Redis client it opens for readiness checks.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis: Redis | None = None
+        if settings.redis_url:
+            redis = Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=1)
+        else:
+            _log.info("REDIS_URL not set: rate limits and locks use in-process implementations")
+        app.state.redis = redis
+        try:
+            yield
+        finally:
+            if redis is not None:
+                await redis.aclose()
+
+    app = FastAPI(
+        title="AMSS — Aircraft Maintenance Scheduling System",
+        version=__version__,
+        description=(
+            "Multi-tenant maintenance planning: due forecasting by hours, cycles and calendar, "
+            "task execution, parts, sign-offs, signed webhooks and a verifiable audit trail. "
+            "Every error uses the envelope `{error, code, request_id, details?}`."
+        ),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.redis = None
+
+    install_error_handlers(app)
+    app.include_router(health_router)
+    if settings.prometheus_enabled:
+        app.include_router(metrics_router)
+    app.mount("/docs/static", StaticFiles(directory=SWAGGER_ASSETS), name="swagger-assets")
+
+    def openapi() -> dict[str, Any]:
+        return build_openapi(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    def body_limit(path: str) -> int:
+        if path.endswith("/imports/csv"):
+            return settings.import_max_bytes + 64 * 1024  # multipart framing around the file
+        return JSON_BODY_LIMIT
+
+    if settings.cors_allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allowed_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "X-Total-Count", "Retry-After"],
+        )
+    app.add_middleware(BodySizeLimitMiddleware, limit_for_path=body_limit)
+    # Added last, so outermost: it sees every response, including the ones refused above.
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,159 @@
+"""The ``amss`` command line: serve | server | migrate | keys."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from amss.config import ConfigurationError, Settings, load_settings
+from amss.db import migrate as migrations
+from amss.db.connect import database_url
+from amss.db.engine import Database
+from amss.kit.keys import generate_key_pair
+from amss.kit.logging import configure_logging, get_logger
+
+cli = typer.Typer(
+    name="amss",
+    help="AMSS — Aircraft Maintenance Scheduling System.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_log = get_logger("amss.cli")
+
+
+def _exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so ``finally`` blocks (embedded server stop) run.
+
+    uvicorn re-raises the signal it caught once it has shut down; with the default
+    handler the process would die on the spot and leave the embedded PostgreSQL running.
+    """
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _settings() -> Settings:
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    _exit_on_sigterm()
+    return settings
+
+
+def _run_http(settings: Settings, url: str) -> None:
+    from amss.app import create_app
+
+    host, port = settings.http_listen
+    database = Database.connect(url)
+    app = create_app(settings, database)
+    shown = "localhost" if host in ("0.0.0.0", "::") else host
+    typer.echo(
+        "\n".join(
+            [
+                "",
+                f"  AMSS {settings.app_env} server",
+                f"  API         http://{shown}:{port}/api/v1",
+                f"  Swagger UI  http://{shown}:{port}/docs",
+                f"  OpenAPI     http://{shown}:{port}/openapi.yaml",
+                f"  Health      http://{shown}:{port}/health  ·  /ready  ·  /metrics",
+                "  Stop with Ctrl-C.",
+                "",
+            ]
+        )
+    )
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_keep_alive=15,
+        timeout_graceful_shutdown=10,
+        h11_max_incomplete_event_size=64 * 1024,
+    )
+
+
+@cli.command()
+def serve() -> None:
+    """All-in-one: REST API on HTTP_ADDR; embedded PostgreSQL when DB_URL is unset."""
+    settings = _settings()
+    with database_url(settings) as url:
+        migrations.upgrade(url)
+        _run_http(settings, url)
+
+
+@cli.command()
+def server() -> None:
+    """REST API only, for production: needs DB_URL and an up-to-date schema."""
+    settings = _settings()
+    if not settings.db_url:
+        raise ConfigurationError(
+            "DB_URL: required by 'amss server' (use 'amss serve' for the embedded database)"
+        )
+    pending = migrations.pending_revisions(settings.db_url)
+    if pending:
+        typer.echo(
+            f"{len(pending)} migration(s) pending ({', '.join(pending)}); run 'amss migrate' first",
+            err=True,
+        )
+        raise typer.Exit(1)
+    _run_http(settings, settings.db_url)
+
+
+@cli.command()
+def migrate(
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when migrations are pending; change nothing.")
+    ] = False,
+) -> None:
+    """Apply database migrations (embedded database when DB_URL is unset)."""
+    settings = _settings()
+    with database_url(settings) as url:
+        pending = migrations.pending_revisions(url)
+        if check:
+            if pending:
+                typer.echo(f"{len(pending)} migration(s) pending: {', '.join(pending)}")
+                raise typer.Exit(1)
+            typer.echo("database schema is up to date")
+            return
+        migrations.upgrade(url)
+        typer.echo(f"applied {len(pending)} migration(s)" if pending else "nothing to apply")
+
+
+@cli.command()
+def keys(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write jwt_private.pem and jwt_public.pem into this folder."),
+    ] = None,
+    bits: Annotated[int, typer.Option(min=2048, max=8192, help="RSA key size.")] = 2048,
+) -> None:
+    """Generate an RSA key pair for JWT signing (RS256)."""
+    pair = generate_key_pair(bits)
+    if out is None:
+        typer.echo(pair.private_pem + pair.public_pem, nl=False)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    private_path, public_path = out / "jwt_private.pem", out / "jwt_public.pem"
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(pair.private_pem)
+    public_path.write_text(pair.public_pem)
+    typer.echo(f"wrote {private_path} (mode 600) and {public_path}")
+
+
+def main() -> None:
+    try:
+        cli()
+    except ConfigurationError as error:
+        print(f"amss: {error}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,1 @@
+"""Database access: engine, unit of work, embedded server adapter and migrations."""

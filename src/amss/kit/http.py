@@ -1,0 +1,219 @@
+"""HTTP plumbing shared by every router: request context, body limits, JSON-only routes."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import structlog
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from amss.kit import metrics
+from amss.kit.context import accept_or_generate_request_id, request_id_var
+from amss.kit.errors import (
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    error_body,
+)
+from amss.kit.logging import get_logger
+
+_access_log = get_logger("amss.access")
+_error_log = get_logger("amss.error")
+
+JSON_BODY_LIMIT = 1024 * 1024
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+def route_template(scope: Scope) -> str:
+    """The route's path template (``/api/v1/aircraft/{id}``), never the raw path with ids."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str):
+        return path
+    return UNMATCHED_ROUTE
+
+
+async def send_json(
+    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
+) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+class RequestContextMiddleware:
+    """Outermost layer: request id, access log line, metrics, and the 500 envelope.
+
+    Unhandled exceptions stop here: the client gets the SPEC §5 envelope with the request
+    id and no stack trace; the log gets the trace.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        supplied = headers.get(b"x-request-id")
+        request_id = accept_or_generate_request_id(supplied.decode("latin-1") if supplied else None)
+        token = request_id_var.set(request_id)
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status_holder = {"status": 500, "started": False}
+        request_id_header = (b"x-request-id", request_id.encode())
+
+        async def send_with_request_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                status_holder["started"] = True
+                message["headers"] = [*message.get("headers", []), request_id_header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        except Exception:
+            _error_log.exception("unhandled error", path=scope.get("path"))
+            if not status_holder["started"]:
+                status_holder["status"] = 500
+                await send_json(
+                    send,
+                    500,
+                    error_body(
+                        message="internal error; quote the request id when reporting it",
+                        code="internal",
+                        request_id=request_id,
+                    ),
+                    [request_id_header],
+                )
+        finally:
+            duration = time.perf_counter() - started
+            route = route_template(scope)
+            status = int(status_holder["status"])
+            method = scope.get("method", "")
+            metrics.http_requests_total.labels(route=route, method=method, status=str(status)).inc()
+            metrics.http_request_duration_seconds.labels(route=route).observe(duration)
+            state = scope.get("state", {})
+            _access_log.info(
+                "request",
+                method=method,
+                path=scope.get("path"),
+                route=route,
+                status=status,
+                duration_ms=round(duration * 1000, 2),
+                org_id=state.get("org_id"),
+                user_id=state.get("user_id"),
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+            request_id_var.reset(token)
+
+
+class BodySizeLimitMiddleware:
+    """Refuse bodies over the limit (413) before the application reads them.
+
+    The declared Content-Length is checked first; chunked bodies are counted as they
+    arrive and buffered up to the limit, so an endless body cannot exhaust memory.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit_for_path: Callable[[str], int]) -> None:
+        self.app = app
+        self.limit_for_path = limit_for_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for_path(scope.get("path", ""))
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, send, limit)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > limit:
+                await self._refuse(scope, send, limit)
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        buffered = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": buffered, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _refuse(scope: Scope, send: Send, limit: int) -> None:
+        error = PayloadTooLarge(f"request body is larger than {limit} bytes")
+        await send_json(
+            send,
+            error.status,
+            error_body(
+                message=error.message, code=error.code, request_id=scope["state"]["request_id"]
+            ),
+            [(b"connection", b"close")],
+        )
+
+
+def _is_json_content_type(value: str) -> bool:
+    media_type = value.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+class JSONRoute(APIRoute):
+    """An API route whose JSON body must be sent as JSON: anything else is 415."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        expects_json = self.body_field is not None and not _is_form_body(self)
+
+        async def checked(request: Request) -> Response:
+            if expects_json and request.method in ("POST", "PUT", "PATCH"):
+                content_type = request.headers.get("content-type", "")
+                body = await request.body()
+                if body and not _is_json_content_type(content_type):
+                    raise UnsupportedMediaType(
+                        f"content type {content_type or '(none)'!r} is not supported; "
+                        "send application/json"
+                    )
+            return await handler(request)
+
+        return checked
+
+
+def _is_form_body(route: APIRoute) -> bool:
+    from fastapi import params
+
+    field = route.body_field
+    info = getattr(field, "field_info", None)
+    return isinstance(info, params.Form | params.File)

@@ -1,0 +1,17 @@
+"""Prometheus metrics shared by the whole process (SPEC §12)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+http_requests_total = Counter(
+    "amss_http_requests_total",
+    "HTTP requests served, by route template, method and status.",
+    ["route", "method", "status"],
+)
+http_request_duration_seconds = Histogram(
+    "amss_http_request_duration_seconds",
+    "HTTP request duration in seconds, by route template.",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)

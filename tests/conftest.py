@@ -1,0 +1,164 @@
+"""Test infrastructure: one PostgreSQL per session, a migrated template, a database per
+process, and every test inside a transaction that is rolled back.
+
+``AMSS_TEST_DB_URL`` (a libpq URL to any database on a server we may create databases on)
+selects the server; without it an embedded server runs in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+from psycopg import sql
+from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
+
+from amss.app import create_app
+from amss.config import Settings
+from amss.db import migrate
+from amss.db.embedded import EmbeddedPostgres
+from amss.db.engine import Database, libpq_url
+from amss.kit.logging import configure_logging
+
+_TEMPLATE_LOCK = 0x54504C
+
+configure_logging("warning", json=True)
+
+
+def _with_database(url: str, name: str) -> str:
+    """The same server URL pointing at another database (query string kept: socket host)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    configured = os.environ.get("AMSS_TEST_DB_URL")
+    if configured:
+        yield libpq_url(configured)
+        return
+    folder = Path(tempfile.mkdtemp(prefix="amss-pg-", dir="/tmp"))
+    embedded = EmbeddedPostgres(folder).start()
+    try:
+        yield embedded.libpq_url("postgres")
+    finally:
+        embedded.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def create_database(admin_url: str, name: str, template: str | None = None) -> str:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        if template:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
+        else:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return _with_database(admin_url, name)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def _ensure_template(admin_url: str) -> str:
+    """A migrated template named after the migrations, built once and reused across runs."""
+    template = f"amss_tpl_{migrate.migrations_fingerprint()}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_TEMPLATE_LOCK,))
+        try:
+            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (template,))
+            if found.fetchone() is None:
+                building = template + "_building"
+                url = create_database(admin_url, building)
+                migrate.upgrade(url)
+                conn.execute(
+                    sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                        sql.Identifier(building), sql.Identifier(template)
+                    )
+                )
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_TEMPLATE_LOCK,))
+    return template
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_admin_url: str, worker_id: str) -> Iterator[str]:
+    template = _ensure_template(postgres_admin_url)
+    name = f"amss_test_{worker_id}_{os.getpid()}"
+    url = create_database(postgres_admin_url, name, template=template)
+    yield url
+    drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def worker_id() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str | None:
+    return os.environ.get("AMSS_TEST_REDIS_URL") or None
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(APP_ENV="test", DB_URL=database_url)
+
+
+@pytest.fixture(scope="session")
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database.connect(database_url, pool_size=5)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+async def connection(database: Database) -> AsyncIterator[AsyncConnection]:
+    """The test's own connection, inside a transaction rolled back at the end."""
+    async with database.engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            yield conn
+        finally:
+            await transaction.rollback()
+
+
+@pytest.fixture
+def db(database: Database, connection: AsyncConnection) -> Database:
+    """A Database whose sessions join the test transaction; a commit only ends a savepoint."""
+    return Database(
+        engine=database.engine,
+        session_factory=async_sessionmaker(
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        ),
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database) -> FastAPI:
+    return create_app(settings, db)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://amss.test") as http:
+            yield http

@@ -1,0 +1,113 @@
+"""The ``amss`` command line: keys, and ``serve`` on the embedded database end to end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from typer.testing import CliRunner
+
+from amss.cli import cli
+from tests.db.test_embedded import postmaster_running
+
+
+def test_keys_prints_a_matching_rsa_pair() -> None:
+    result = CliRunner().invoke(cli, ["keys"])
+    assert result.exit_code == 0
+    private_pem, _, public_rest = result.stdout.partition("-----END PRIVATE KEY-----\n")
+    private_key = serialization.load_pem_private_key(
+        (private_pem + "-----END PRIVATE KEY-----\n").encode(), password=None
+    )
+    public_key = serialization.load_pem_public_key(public_rest.encode())
+    assert private_key.public_key().public_numbers() == public_key.public_numbers()  # type: ignore[union-attr]
+
+
+def test_keys_writes_files_with_a_private_mode(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["keys", "--out", str(tmp_path / "keys")])
+    assert result.exit_code == 0, result.output
+    private = tmp_path / "keys" / "jwt_private.pem"
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "keys" / "jwt_public.pem").read_text().startswith("-----BEGIN PUBLIC KEY")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="amss-serve-", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def start_serve(data_dir: Path, port: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "AMSS_DATA_DIR": str(data_dir), "HTTP_ADDR": f"127.0.0.1:{port}"}
+    env.pop("DB_URL", None)
+    return subprocess.Popen(
+        [sys.executable, "-c", "from amss.cli import main; main()", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_healthy(process: subprocess.Popen[str], port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"serve exited early: {process.stdout.read() if process.stdout else ''}"
+            )
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("serve did not become healthy within 60 s")
+
+
+def stop(process: subprocess.Popen[str], signum: int) -> str:
+    process.send_signal(signum)
+    output, _ = process.communicate(timeout=60)
+    return output
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_serve_runs_on_the_embedded_database_and_stops_it(data_dir: Path, signum: int) -> None:
+    port = free_port()
+    process = start_serve(data_dir, port)
+    try:
+        wait_healthy(process, port)
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/ready").json()["checks"]["database"] == "ok"
+        assert httpx.get(f"{base}/api/v1/nope").json()["code"] == "not_found"
+        assert httpx.get(f"{base}/openapi.yaml").text.startswith("openapi: 3")
+    finally:
+        output = stop(process, signum)
+    assert "Swagger UI" in output
+    assert not postmaster_running(data_dir / "postgres"), output
+
+    # A second start reuses the data directory: no new cluster, schema already there.
+    process = start_serve(data_dir, port)
+    try:
+        wait_healthy(process, port)
+    finally:
+        output = stop(process, signal.SIGINT)
+    assert "Initializing pgdata" not in output
+    assert not postmaster_running(data_dir / "postgres")
