@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/amss serve
+	$(BIN)/amss serve --demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,6 +27,7 @@ from amss.config import Settings
 from amss.db import migrate
 from amss.db.embedded import EmbeddedPostgres
 from amss.db.engine import Database, libpq_url
+from amss.kit.keys import KeyPair, generate_key_pair
 from amss.kit.logging import configure_logging
 
 _TEMPLATE_LOCK = 0x54504C
@@ -118,8 +120,18 @@ def redis_url() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
-    return Settings(APP_ENV="test", DB_URL=database_url)
+def signing_keys() -> KeyPair:
+    return generate_key_pair()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, signing_keys: KeyPair) -> Settings:
+    return Settings(
+        APP_ENV="test",
+        DB_URL=database_url,
+        JWT_PRIVATE_KEY_PEM=signing_keys.private_pem,
+        JWT_PUBLIC_KEY_PEM=signing_keys.public_pem,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -156,9 +168,23 @@ def app(settings: Settings, db: Database) -> FastAPI:
     return create_app(settings, db)
 
 
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def serve_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to ``app`` in process, with its lifespan running."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://amss.test") as http:
             yield http
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve_app(app) as http:
+        yield http
+
+
+@pytest.fixture
+async def committing_client(settings: Settings, database: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """A client whose requests really commit, for concurrency tests (use unique names)."""
+    async with serve_app(create_app(settings, database)) as http:
+        yield http

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from uuid import UUID
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -12,14 +13,22 @@ from fastapi.staticfiles import StaticFiles
 from redis.asyncio import Redis
 
 from amss import __version__
+from amss.audit.router import router as audit_router
+from amss.auth.router import router as auth_router
+from amss.auth.tokens import TokenSigner, signing_keys
 from amss.config import Settings
 from amss.db.engine import Database
 from amss.health.router import SWAGGER_ASSETS, metrics_router
 from amss.health.router import router as health_router
+from amss.kit.errors import Unauthenticated
 from amss.kit.handlers import install_error_handlers
 from amss.kit.http import JSON_BODY_LIMIT, BodySizeLimitMiddleware, RequestContextMiddleware
+from amss.kit.idempotency import IdempotencyMiddleware, IdempotencyStore
 from amss.kit.logging import get_logger
 from amss.kit.openapi import build_openapi
+from amss.kit.ratelimit import RateLimiter
+from amss.orgs.router import router as orgs_router
+from amss.users.router import router as users_router
 
 API_PREFIX = "/api/v1"
 
@@ -60,12 +69,17 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
         openapi_url="/openapi.json",
         lifespan=lifespan,
     )
+    signer = TokenSigner(signing_keys(settings), settings.access_token_ttl)
     app.state.settings = settings
     app.state.database = database
     app.state.redis = None
+    app.state.signer = signer
+    app.state.rate_limiter = RateLimiter(settings.redis_url)
 
     install_error_handlers(app)
     app.include_router(health_router)
+    for router in (auth_router, orgs_router, users_router, audit_router):
+        app.include_router(router, prefix=API_PREFIX)
     if settings.prometheus_enabled:
         app.include_router(metrics_router)
     app.mount("/docs/static", StaticFiles(directory=SWAGGER_ASSETS), name="swagger-assets")
@@ -88,6 +102,23 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["X-Request-ID", "X-Total-Count", "Retry-After"],
         )
+
+    async def identify(headers: dict[bytes, bytes]) -> tuple[UUID, UUID] | None:
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        try:
+            claims = signer.verify_access(token.strip())
+        except Unauthenticated:
+            return None
+        return claims.org_id, claims.user_id
+
+    app.add_middleware(
+        IdempotencyMiddleware,
+        store=lambda: IdempotencyStore(app.state.database.session_factory),
+        identify=identify,
+        prefix=API_PREFIX + "/",
+    )
     app.add_middleware(BodySizeLimitMiddleware, limit_for_path=body_limit)
     # Added last, so outermost: it sees every response, including the ones refused above.
     app.add_middleware(RequestContextMiddleware)

@@ -1,10 +1,12 @@
-"""The ``amss`` command line: serve | server | migrate | keys."""
+"""The ``amss`` command line: serve | server | migrate | seed | keys | audit."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -49,6 +51,25 @@ def _settings() -> Settings:
     return settings
 
 
+def _seed(url: str) -> None:
+    from amss.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
+
+    async def run() -> None:
+        database = Database.connect(url, pool_size=1)
+        try:
+            result = await seed_demo(database)
+        finally:
+            await database.dispose()
+        state = "created" if result.created_organization else "already present"
+        typer.echo(
+            f"demo organization {state} (id {result.org_id}); {result.created_users} user(s) added"
+        )
+
+    asyncio.run(run())
+    logins = ", ".join(email for email, _, _ in DEMO_USERS)
+    typer.echo(f"demo logins: {logins} — password {DEMO_PASSWORD}")
+
+
 def _run_http(settings: Settings, url: str) -> None:
     from amss.app import create_app
 
@@ -83,12 +104,73 @@ def _run_http(settings: Settings, url: str) -> None:
 
 
 @cli.command()
-def serve() -> None:
+def serve(
+    demo: Annotated[bool, typer.Option("--demo", help="Load the demo organization first.")] = False,
+) -> None:
     """All-in-one: REST API on HTTP_ADDR; embedded PostgreSQL when DB_URL is unset."""
     settings = _settings()
     with database_url(settings) as url:
         migrations.upgrade(url)
+        if demo:
+            _seed(url)
         _run_http(settings, url)
+
+
+@cli.command()
+def seed() -> None:
+    """Load the demo organization and its users (idempotent; migrates first)."""
+    settings = _settings()
+    with database_url(settings) as url:
+        migrations.upgrade(url)
+        _seed(url)
+
+
+audit_cli = typer.Typer(help="The audit trail.", no_args_is_help=True)
+cli.add_typer(audit_cli, name="audit")
+
+
+@audit_cli.command("verify")
+def audit_verify(
+    org: Annotated[
+        str | None, typer.Option("--org", help="Organization id; every organization when omitted.")
+    ] = None,
+) -> None:
+    """Recompute each organization's hash chain; exit 1 at the first broken link."""
+    from amss.audit.service import verify_all
+    from amss.db.uow import UnitOfWork
+
+    settings = _settings()
+    try:
+        org_id = uuid.UUID(org) if org else None
+    except ValueError:
+        typer.echo(f"--org: {org!r} is not an organization id (UUID)", err=True)
+        raise typer.Exit(2) from None
+
+    async def run() -> bool:
+        database = Database.connect(url, pool_size=1)
+        try:
+            async with UnitOfWork(database.session_factory) as uow:
+                results = await verify_all(uow, org_id)
+        finally:
+            await database.dispose()
+        if org_id is not None and not results:
+            typer.echo(f"organization {org_id} not found", err=True)
+            return False
+        healthy = True
+        for found_id, name, result in results:
+            if result.ok:
+                typer.echo(f"ok      {found_id}  {name}: {result.checked} rows")
+            else:
+                healthy = False
+                typer.echo(
+                    f"BROKEN  {found_id}  {name}: first broken seq {result.first_broken_seq} "
+                    f"(id {result.first_broken_id}), {result.checked} rows checked"
+                )
+        return healthy
+
+    with database_url(settings) as url:
+        if not asyncio.run(run()):
+            raise typer.Exit(1)
 
 
 @cli.command()

@@ -6,6 +6,8 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from amss.kit.idempotency import seal_current_claim
+
 
 class UnitOfWork:
     """Holds the session of one use case. Services change rows, then call ``commit()``.
@@ -41,6 +43,8 @@ class UnitOfWork:
             await session.close()
 
     async def commit(self) -> None:
+        # A request carrying an Idempotency-Key is marked executed in this same transaction.
+        await seal_current_claim(self.session)
         await self.session.commit()
 
     async def rollback(self) -> None:

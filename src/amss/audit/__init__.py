@@ -1,0 +1,1 @@
+"""The audit trail: immutable, hash-chained per organization, verifiable."""

@@ -1,0 +1,118 @@
+"""Use cases of the audit trail: list, export (audited itself) and verify."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from amss.audit import journal
+from amss.audit.repository import AuditRepository
+from amss.audit.schemas import AuditFilters, ChainVerification
+from amss.auth.rules import Caller, authorize
+from amss.db.tables import organizations
+from amss.db.uow import UnitOfWork
+from amss.kit.jsonable import to_jsonable
+from amss.kit.pagination import Page
+
+EXPORT_COLUMNS = (
+    "seq",
+    "id",
+    "timestamp",
+    "org_id",
+    "entity_type",
+    "entity_id",
+    "action",
+    "user_id",
+    "actor",
+    "request_id",
+    "ip_address",
+    "user_agent",
+    "entity_version",
+    "details",
+    "prev_hash",
+    "hash",
+)
+
+
+def _scope_filters(caller: Caller, filters: AuditFilters) -> AuditFilters:
+    # Mechanics read their own actions only (SPEC §3).
+    if caller.role == "mechanic":
+        return filters.model_copy(update={"user_id": caller.user_id})
+    return filters
+
+
+async def list_audit_logs(
+    uow: UnitOfWork, caller: Caller, filters: AuditFilters, page: Page
+) -> tuple[list[RowMapping], int]:
+    authorize(caller, "audit.read")
+    return await AuditRepository(uow.session, caller.org_id).page(
+        _scope_filters(caller, filters), page
+    )
+
+
+async def start_export(uow: UnitOfWork, caller: Caller, filters: AuditFilters) -> None:
+    """Authorize and audit the export; the rows are streamed afterwards by ``export_csv``."""
+    authorize(caller, "audit.export")
+    await journal.record(
+        uow,
+        caller,
+        entity_type="audit_log",
+        entity_id=None,
+        action="export",
+        details={"format": "csv", "filters": filters.model_dump(exclude_none=True)},
+    )
+    await uow.commit()
+
+
+def _csv_line(values: list[object]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(values)
+    return buffer.getvalue()
+
+
+async def export_csv(
+    session_factory: async_sessionmaker[AsyncSession], org_id: UUID, filters: AuditFilters
+) -> AsyncIterator[str]:
+    """Stream every matching row as CSV from a server-side cursor (no row cap, flat memory)."""
+    yield _csv_line(list(EXPORT_COLUMNS))
+    async with UnitOfWork(session_factory) as uow:
+        async for batch in AuditRepository(uow.session, org_id).stream(filters):
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            for row in batch:
+                writer.writerow(
+                    [
+                        json.dumps(row["details"], sort_keys=True)
+                        if name == "details"
+                        else to_jsonable(row[name])
+                        for name in EXPORT_COLUMNS
+                    ]
+                )
+            yield buffer.getvalue()
+
+
+async def verify_chain(uow: UnitOfWork, caller: Caller) -> ChainVerification:
+    authorize(caller, "audit.verify")
+    return await AuditRepository(uow.session, caller.org_id).verify()
+
+
+async def verify_all(
+    uow: UnitOfWork, org_id: UUID | None = None
+) -> list[tuple[UUID, str, ChainVerification]]:
+    """For ``amss audit verify``: one or every organization (the system verifies, no caller)."""
+    statement = select(organizations.c.id, organizations.c.name).order_by(organizations.c.name)
+    if org_id is not None:
+        statement = statement.where(organizations.c.id == org_id)
+    results = []
+    for org in (await uow.session.execute(statement)).mappings().all():
+        results.append(
+            (org["id"], org["name"], await AuditRepository(uow.session, org["id"]).verify())
+        )
+    return results

@@ -1,0 +1,1 @@
+"""Authentication (login, tokens, refresh) and authorization (roles, the access matrix)."""

@@ -1,0 +1,110 @@
+"""FastAPI dependencies: the unit of work and the one way to get the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Query, Request
+from sqlalchemy import select
+
+from amss.auth.rules import Caller
+from amss.auth.tokens import TokenSigner
+from amss.config import Settings
+from amss.db.tables import org_policies, organizations, users
+from amss.db.uow import UnitOfWork
+from amss.kit.clientip import client_ip
+from amss.kit.errors import RateLimited, Unauthenticated
+from amss.kit.ratelimit import RateLimiter, rate_limit_rejections_total
+from amss.orgs.service import act_in
+
+
+async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
+    async with UnitOfWork(request.app.state.database.session_factory) as uow:
+        yield uow
+
+
+UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated(
+            "missing bearer token", headers={"WWW-Authenticate": 'Bearer realm="amss"'}
+        )
+    return token.strip()
+
+
+def request_client_ip(request: Request) -> str | None:
+    settings: Settings = request.app.state.settings
+    peer = request.client.host if request.client else None
+    return client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+
+
+async def _authenticate(request: Request, uow: UnitOfWork, *, rate_limit: bool) -> Caller:
+    signer: TokenSigner = request.app.state.signer
+    claims = signer.verify_access(bearer_token(request))
+    # Re-read the user: a deleted user or a changed role takes effect at once.
+    statement = (
+        select(users.c.id, users.c.org_id, users.c.role, org_policies.c.api_rate_limit_per_min)
+        .join(organizations, organizations.c.id == users.c.org_id)
+        .join(org_policies, org_policies.c.org_id == users.c.org_id)
+        .where(
+            users.c.id == claims.user_id,
+            users.c.deleted_at.is_(None),
+            organizations.c.deleted_at.is_(None),
+        )
+    )
+    row = (await uow.session.execute(statement)).mappings().first()
+    if row is None or row["org_id"] != claims.org_id:
+        raise Unauthenticated("the user of this token no longer exists")
+    request.state.org_id = str(row["org_id"])
+    request.state.user_id = str(row["id"])
+    if rate_limit:
+        limiter: RateLimiter = request.app.state.rate_limiter
+        decision = await limiter.hit(f"org:{row['org_id']}", int(row["api_rate_limit_per_min"]))
+        request.state.response_headers = decision.headers()
+        if not decision.allowed:
+            rate_limit_rejections_total.labels(scope="organization").inc()
+            raise RateLimited(
+                f"rate limit of {decision.limit} requests per minute reached for this organization",
+                headers=decision.headers(),
+            )
+    return Caller(
+        user_id=row["id"],
+        org_id=row["org_id"],
+        home_org_id=row["org_id"],
+        role=row["role"],
+        request_id=getattr(request.state, "request_id", None),
+        ip_address=request_client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+async def get_caller(request: Request, uow: UowDep) -> Caller:
+    return await _authenticate(request, uow, rate_limit=True)
+
+
+async def get_auth_caller(request: Request, uow: UowDep) -> Caller:
+    """For ``/auth/*``: authenticated, but outside the API rate limit (SPEC §5)."""
+    return await _authenticate(request, uow, rate_limit=False)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+AuthCallerDep = Annotated[Caller, Depends(get_auth_caller)]
+
+
+async def get_acting_caller(
+    caller: CallerDep,
+    uow: UowDep,
+    org_id: Annotated[
+        UUID | None, Query(description="admin only: act in this organization")
+    ] = None,
+) -> Caller:
+    return await act_in(uow, caller, org_id)
+
+
+ActingCallerDep = Annotated[Caller, Depends(get_acting_caller)]

@@ -1,0 +1,84 @@
+"""Who may do what (SPEC §3): roles, the caller, and the access matrix. Pure, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+from uuid import UUID
+
+from amss.kit.errors import Forbidden
+
+Role = Literal["admin", "tenant_admin", "scheduler", "mechanic", "auditor", "viewer"]
+ROLES: tuple[Role, ...] = ("admin", "tenant_admin", "scheduler", "mechanic", "auditor", "viewer")
+
+EVERYONE: frozenset[Role] = frozenset(ROLES)
+ADMINS: frozenset[Role] = frozenset({"admin", "tenant_admin"})
+
+# One entry per use case family; each service calls ``authorize`` once per use case.
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    "organizations.create": frozenset({"admin"}),
+    "organizations.read": EVERYONE,
+    "organizations.update": ADMINS,
+    "policy.read": frozenset({"admin", "tenant_admin", "scheduler", "auditor"}),
+    "policy.update": ADMINS,
+    "users.read": frozenset({"admin", "tenant_admin", "scheduler", "mechanic", "auditor"}),
+    "users.write": ADMINS,
+    "audit.read": frozenset({"admin", "tenant_admin", "scheduler", "mechanic", "auditor"}),
+    "audit.export": frozenset({"admin", "tenant_admin", "auditor"}),
+    "audit.verify": frozenset({"admin", "tenant_admin", "auditor"}),
+}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is acting, in which organization, and from where (for the audit row).
+
+    ``org_id`` is the organization acted in: the home organization, except for an admin
+    who passed another ``org_id``. ``user_id`` is None for the system (jobs, CLI seed).
+    """
+
+    user_id: UUID | None
+    org_id: UUID
+    home_org_id: UUID
+    role: Role
+    request_id: str | None = None
+    ip_address: str | None = None
+    user_agent: str | None = None
+    actor: Literal["user", "system"] = "user"
+
+    def acting_in(self, org_id: UUID | None) -> Caller:
+        """Honour an ``org_id`` override for admins; everyone else stays in their own."""
+        if org_id is None or self.role != "admin":
+            return self
+        return replace(self, org_id=org_id)
+
+    @classmethod
+    def system(cls, org_id: UUID, *, request_id: str | None = None) -> Caller:
+        return cls(
+            user_id=None,
+            org_id=org_id,
+            home_org_id=org_id,
+            role="admin",
+            request_id=request_id,
+            actor="system",
+        )
+
+
+def is_allowed(role: Role, permission: str) -> bool:
+    return role in PERMISSIONS[permission]
+
+
+def authorize(caller: Caller, permission: str) -> None:
+    if not is_allowed(caller.role, permission):
+        area, _, verb = permission.partition(".")
+        raise Forbidden(f"role {caller.role} may not {verb} {area.replace('_', ' ')}")
+
+
+def check_user_management(
+    caller: Caller, *, target_role: Role, new_role: Role | None = None
+) -> None:
+    """A tenant_admin manages the users of its organization, but never admin users."""
+    if caller.role == "admin":
+        return
+    if target_role == "admin" or new_role == "admin":
+        raise Forbidden("a tenant_admin cannot create, modify or delete admin users")

@@ -1,0 +1,140 @@
+"""SQLAlchemy Core descriptions of the tables the migrations create (queries only).
+
+The migrations are the source of truth for the schema; these mirror the columns so
+repositories can build statements with types instead of string SQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = MetaData()
+
+
+def _uuid(name: str, **kwargs: object) -> Column[object]:
+    return Column(name, UUID(as_uuid=True), **kwargs)  # type: ignore[arg-type]
+
+
+def _ts(name: str) -> Column[object]:
+    return Column(name, DateTime(timezone=True))
+
+
+organizations = Table(
+    "organizations",
+    metadata,
+    _uuid("id", primary_key=True),
+    Column("name", Text),
+    Column("version", Integer),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("deleted_at"),
+)
+
+org_policies = Table(
+    "org_policies",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    Column("retention_days", Integer),
+    Column("max_webhook_attempts", Integer),
+    Column("webhook_replay_window_seconds", Integer),
+    Column("api_rate_limit_per_min", Integer),
+    Column("due_soon_days", Integer),
+    Column("due_soon_hours", Numeric(10, 1)),
+    Column("due_soon_cycles", Integer),
+    Column("default_daily_hours", Numeric(10, 2)),
+    Column("default_daily_cycles", Numeric(10, 2)),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    _uuid("id", primary_key=True),
+    _uuid("org_id"),
+    Column("email", Text),
+    Column("name", Text),
+    Column("role", Text),
+    Column("password_hash", Text),
+    _ts("last_login"),
+    Column("version", Integer),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("deleted_at"),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    _uuid("id", primary_key=True),
+    _uuid("org_id"),
+    _uuid("user_id"),
+    _uuid("family_id"),
+    Column("token_hash", LargeBinary),
+    _ts("created_at"),
+    _ts("expires_at"),
+    _ts("used_at"),
+    _ts("revoked_at"),
+)
+
+audit_logs = Table(
+    "audit_logs",
+    metadata,
+    _uuid("id", primary_key=True),
+    _uuid("org_id"),
+    Column("seq", BigInteger),
+    Column("entity_type", Text),
+    _uuid("entity_id"),
+    Column("action", Text),
+    _uuid("user_id"),
+    Column("actor", Text),
+    Column("request_id", Text),
+    Column("ip_address", Text),
+    Column("user_agent", Text),
+    Column("entity_version", Integer),
+    _ts("timestamp"),
+    Column("details", JSONB),
+    Column("prev_hash", Text),
+    Column("hash", Text),
+)
+
+outbox_events = Table(
+    "outbox_events",
+    metadata,
+    _uuid("id", primary_key=True),
+    _uuid("org_id"),
+    Column("event_type", Text),
+    Column("aggregate_type", Text),
+    _uuid("aggregate_id"),
+    Column("payload", JSONB),
+    Column("dedupe_key", Text),
+    _ts("created_at"),
+    _ts("dispatched_at"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    _uuid("user_id", primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("fingerprint", Text),
+    Column("state", Text),
+    Column("response_status", Integer),
+    Column("response_headers", JSONB),
+    Column("response_body", LargeBinary),
+    _ts("created_at"),
+    _ts("locked_until"),
+    _ts("expires_at"),
+)

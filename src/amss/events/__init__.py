@@ -1,0 +1,1 @@
+"""Business events: written to the outbox in the transaction of the change."""

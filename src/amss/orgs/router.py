@@ -1,0 +1,93 @@
+"""``/api/v1/organizations``: tenants and their policies."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Response
+
+from amss.auth.deps import CallerDep, UowDep
+from amss.kit.http import JSONRoute
+from amss.kit.openapi import error_responses
+from amss.kit.pagination import PageDep, set_total
+from amss.orgs import service
+from amss.orgs.schemas import (
+    Organization,
+    OrganizationCreate,
+    OrganizationUpdate,
+    Policy,
+    PolicyUpdate,
+)
+
+router = APIRouter(prefix="/organizations", tags=["organizations"], route_class=JSONRoute)
+
+READ_ERRORS = error_responses(401, 403, 404, 429)
+WRITE_ERRORS = error_responses(401, 403, 404, 409, 429)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=Organization,
+    summary="Create an organization (admin)",
+    responses=WRITE_ERRORS,
+)
+async def create_organization(
+    body: OrganizationCreate, caller: CallerDep, uow: UowDep
+) -> Organization:
+    return Organization.model_validate(dict(await service.create_organization(uow, caller, body)))
+
+
+@router.get(
+    "",
+    response_model=list[Organization],
+    summary="List organizations (admins see all)",
+    responses=READ_ERRORS,
+)
+async def list_organizations(
+    caller: CallerDep, uow: UowDep, page: PageDep, response: Response
+) -> list[Organization]:
+    rows, total = await service.list_organizations(uow, caller, page)
+    set_total(response, total)
+    return [Organization.model_validate(dict(row)) for row in rows]
+
+
+@router.get(
+    "/{org_id}", response_model=Organization, summary="Read an organization", responses=READ_ERRORS
+)
+async def get_organization(org_id: UUID, caller: CallerDep, uow: UowDep) -> Organization:
+    return Organization.model_validate(dict(await service.get_organization(uow, caller, org_id)))
+
+
+@router.patch(
+    "/{org_id}",
+    response_model=Organization,
+    summary="Rename an organization",
+    responses=WRITE_ERRORS,
+)
+async def update_organization(
+    org_id: UUID, body: OrganizationUpdate, caller: CallerDep, uow: UowDep
+) -> Organization:
+    return Organization.model_validate(
+        dict(await service.update_organization(uow, caller, org_id, body))
+    )
+
+
+@router.get(
+    "/{org_id}/policy",
+    response_model=Policy,
+    summary="Read an organization's policy",
+    responses=READ_ERRORS,
+)
+async def get_policy(org_id: UUID, caller: CallerDep, uow: UowDep) -> Policy:
+    return Policy.model_validate(dict(await service.get_policy(uow, caller, org_id)))
+
+
+@router.patch(
+    "/{org_id}/policy",
+    response_model=Policy,
+    summary="Change an organization's policy",
+    responses=WRITE_ERRORS,
+)
+async def update_policy(org_id: UUID, body: PolicyUpdate, caller: CallerDep, uow: UowDep) -> Policy:
+    return Policy.model_validate(dict(await service.update_policy(uow, caller, org_id, body)))

@@ -1,0 +1,71 @@
+"""Request and response bodies of organizations and their policies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class OrganizationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+
+
+class OrganizationUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+
+
+class Organization(BaseModel):
+    id: UUID
+    name: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class PolicyUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    retention_days: int | None = Field(None, ge=1, le=36500)
+    max_webhook_attempts: int | None = Field(None, ge=1, le=50)
+    webhook_replay_window_seconds: int | None = Field(None, ge=1, le=86400)
+    api_rate_limit_per_min: int | None = Field(None, ge=1, le=1_000_000)
+    due_soon_days: int | None = Field(None, ge=0, le=3650)
+    due_soon_hours: Decimal | None = Field(None, ge=0, le=100_000, decimal_places=1)
+    due_soon_cycles: int | None = Field(None, ge=0, le=100_000)
+    default_daily_hours: Decimal | None = Field(None, ge=0, le=24, decimal_places=2)
+    default_daily_cycles: Decimal | None = Field(None, ge=0, le=1000, decimal_places=2)
+
+
+class Policy(BaseModel):
+    org_id: UUID
+    retention_days: int
+    max_webhook_attempts: int
+    webhook_replay_window_seconds: int
+    api_rate_limit_per_min: int
+    due_soon_days: int
+    due_soon_hours: float
+    due_soon_cycles: int
+    default_daily_hours: float | None
+    default_daily_cycles: float | None
+    updated_at: datetime
+
+
+# Fields that may not be cleared with null (they have no "unset" meaning).
+REQUIRED_POLICY_FIELDS = frozenset(
+    {
+        "retention_days",
+        "max_webhook_attempts",
+        "webhook_replay_window_seconds",
+        "api_rate_limit_per_min",
+        "due_soon_days",
+        "due_soon_hours",
+        "due_soon_cycles",
+    }
+)

@@ -1,0 +1,43 @@
+"""Queries of users (scoped to one organization) and of their refresh tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import RowMapping
+
+from amss.db.scoped import ScopedRepository
+from amss.db.tables import refresh_tokens, users
+from amss.kit.pagination import Page
+from amss.kit.timefmt import utcnow
+
+
+class UserRepository(ScopedRepository):
+    table = users
+
+    async def email_taken(self, email: str, *, except_id: UUID | None = None) -> bool:
+        statement = select(users.c.id).where(*self.scope(), users.c.email == email)
+        if except_id is not None:
+            statement = statement.where(users.c.id != except_id)
+        return (await self.session.execute(statement)).first() is not None
+
+    async def list(self, page: Page, filters: dict[str, Any]) -> tuple[list[RowMapping], int]:
+        statement = self.select()
+        if filters.get("role"):
+            statement = statement.where(users.c.role == filters["role"])
+        if filters.get("email"):
+            statement = statement.where(users.c.email == filters["email"])
+        return await self.page(statement, page, [users.c.email])
+
+    async def revoke_refresh_tokens(self, user_id: UUID) -> None:
+        await self.session.execute(
+            update(refresh_tokens)
+            .where(
+                refresh_tokens.c.org_id == self.org_id,
+                refresh_tokens.c.user_id == user_id,
+                refresh_tokens.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=utcnow())
+        )

@@ -1,0 +1,67 @@
+"""Request and response bodies of users."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from amss.auth.rules import Role
+
+
+def _email(value: str) -> str:
+    local, at, domain = value.partition("@")
+    if not at or not local or "." not in domain or domain.startswith(".") or domain.endswith("."):
+        raise ValueError("not an email address")
+    return value
+
+
+Email = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        to_lower=True,
+        min_length=3,
+        max_length=254,
+        pattern=r"^[^@\s]+@[^@\s]+$",
+    ),
+    AfterValidator(_email),
+]
+Password = Annotated[
+    str, Field(min_length=12, max_length=256, description="at least 12 characters")
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: Email
+    password: Password
+    role: Role
+    name: Name | None = None
+    org_id: UUID | None = Field(
+        None, description="admin only: create the user in this organization"
+    )
+
+
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: Email | None = None
+    password: Password | None = None
+    role: Role | None = None
+    name: Name | None = None
+    org_id: UUID | None = Field(None, description="admin only: the user's organization")
+
+
+class User(BaseModel):
+    id: UUID
+    org_id: UUID
+    email: str
+    name: str | None
+    role: Role
+    last_login: datetime | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
