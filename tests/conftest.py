@@ -184,7 +184,9 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def committing_client(settings: Settings, database: Database) -> AsyncIterator[httpx.AsyncClient]:
+async def committing_client(
+    settings: Settings, database: Database
+) -> AsyncIterator[httpx.AsyncClient]:
     """A client whose requests really commit, for concurrency tests (use unique names)."""
     async with serve_app(create_app(settings, database)) as http:
         yield http

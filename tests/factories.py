@@ -25,6 +25,8 @@ def password_hash() -> str:
 
 @dataclass(frozen=True)
 class TestUser:
+    __test__ = False  # a data class, not a test case
+
     id: UUID
     org_id: UUID
     email: str
@@ -33,7 +35,9 @@ class TestUser:
 
 async def make_org(conn: AsyncConnection, name: str | None = None, **policy: object) -> UUID:
     org_id = uuid.uuid4()
-    await conn.execute(insert(organizations).values(id=org_id, name=name or f"Org {org_id.hex[:8]}"))
+    await conn.execute(
+        insert(organizations).values(id=org_id, name=name or f"Org {org_id.hex[:8]}")
+    )
     await conn.execute(insert(org_policies).values(org_id=org_id, **policy))
     return org_id
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    FetchedValue,
     Integer,
     LargeBinary,
     MetaData,
@@ -33,7 +34,7 @@ def _ts(name: str) -> Column[object]:
 organizations = Table(
     "organizations",
     metadata,
-    _uuid("id", primary_key=True),
+    _uuid("id", primary_key=True, server_default=FetchedValue()),
     Column("name", Text),
     Column("version", Integer),
     _ts("created_at"),
@@ -61,7 +62,7 @@ org_policies = Table(
 users = Table(
     "users",
     metadata,
-    _uuid("id", primary_key=True),
+    _uuid("id", primary_key=True, server_default=FetchedValue()),
     _uuid("org_id"),
     Column("email", Text),
     Column("name", Text),
@@ -77,7 +78,7 @@ users = Table(
 refresh_tokens = Table(
     "refresh_tokens",
     metadata,
-    _uuid("id", primary_key=True),
+    _uuid("id", primary_key=True, server_default=FetchedValue()),
     _uuid("org_id"),
     _uuid("user_id"),
     _uuid("family_id"),
@@ -91,7 +92,7 @@ refresh_tokens = Table(
 audit_logs = Table(
     "audit_logs",
     metadata,
-    _uuid("id", primary_key=True),
+    _uuid("id", primary_key=True, server_default=FetchedValue()),
     _uuid("org_id"),
     Column("seq", BigInteger),
     Column("entity_type", Text),
@@ -112,7 +113,7 @@ audit_logs = Table(
 outbox_events = Table(
     "outbox_events",
     metadata,
-    _uuid("id", primary_key=True),
+    _uuid("id", primary_key=True, server_default=FetchedValue()),
     _uuid("org_id"),
     Column("event_type", Text),
     Column("aggregate_type", Text),
