@@ -7,8 +7,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from amss.db.constraints import UNIQUE_MESSAGES
 from amss.kit.errors import AppError, FieldProblem, error_body
 
 _STATUS_CODES = {
@@ -103,7 +105,23 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def integrity_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A unique index caught a race the service's own check could not see: 409, not 500."""
+    assert isinstance(exc, IntegrityError)
+    diag = getattr(exc.orig, "diag", None)
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    constraint = getattr(diag, "constraint_name", None)
+    if sqlstate != "23505":
+        raise exc
+    message = UNIQUE_MESSAGES.get(constraint or "", "a conflicting record already exists")
+    return JSONResponse(
+        error_body(message=message, code="conflict", request_id=request_id_of(request)),
+        status_code=409,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, app_error_handler)
+    app.add_exception_handler(IntegrityError, integrity_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
