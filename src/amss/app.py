@@ -18,6 +18,7 @@ from amss.auth.router import router as auth_router
 from amss.auth.tokens import TokenSigner, signing_keys
 from amss.config import Settings
 from amss.db.engine import Database
+from amss.fleet.router import router as fleet_router
 from amss.health.router import SWAGGER_ASSETS, metrics_router
 from amss.health.router import router as health_router
 from amss.kit.errors import Unauthenticated
@@ -28,6 +29,8 @@ from amss.kit.logging import get_logger
 from amss.kit.openapi import build_openapi
 from amss.kit.ratelimit import RateLimiter
 from amss.orgs.router import router as orgs_router
+from amss.programs.router import router as programs_router
+from amss.tasks.router import router as tasks_router
 from amss.users.router import router as users_router
 
 API_PREFIX = "/api/v1"
@@ -78,7 +81,15 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
 
     install_error_handlers(app)
     app.include_router(health_router)
-    for router in (auth_router, orgs_router, users_router, audit_router):
+    for router in (
+        auth_router,
+        orgs_router,
+        users_router,
+        fleet_router,
+        programs_router,
+        tasks_router,
+        audit_router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     if settings.prometheus_enabled:
         app.include_router(metrics_router)

@@ -13,6 +13,7 @@ ROLES: tuple[Role, ...] = ("admin", "tenant_admin", "scheduler", "mechanic", "au
 
 EVERYONE: frozenset[Role] = frozenset(ROLES)
 ADMINS: frozenset[Role] = frozenset({"admin", "tenant_admin"})
+PLANNERS: frozenset[Role] = frozenset({"admin", "tenant_admin", "scheduler"})
 
 # One entry per use case family; each service calls ``authorize`` once per use case.
 PERMISSIONS: dict[str, frozenset[Role]] = {
@@ -26,6 +27,12 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "audit.read": frozenset({"admin", "tenant_admin", "scheduler", "mechanic", "auditor"}),
     "audit.export": frozenset({"admin", "tenant_admin", "auditor"}),
     "audit.verify": frozenset({"admin", "tenant_admin", "auditor"}),
+    "aircraft.read": EVERYONE,
+    "aircraft.write": PLANNERS,
+    "utilization.record": frozenset({"admin", "tenant_admin", "scheduler", "mechanic"}),
+    "programs.read": EVERYONE,
+    "programs.write": PLANNERS,
+    "tasks.read": EVERYONE,
 }
 
 

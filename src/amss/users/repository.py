@@ -23,7 +23,7 @@ class UserRepository(ScopedRepository):
             statement = statement.where(users.c.id != except_id)
         return (await self.session.execute(statement)).first() is not None
 
-    async def list(self, page: Page, filters: dict[str, Any]) -> tuple[list[RowMapping], int]:
+    async def list_page(self, page: Page, filters: dict[str, Any]) -> tuple[list[RowMapping], int]:
         statement = self.select()
         if filters.get("role"):
             statement = statement.where(users.c.role == filters["role"])

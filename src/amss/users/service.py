@@ -50,7 +50,7 @@ async def list_users(
     uow: UnitOfWork, caller: Caller, page: Page, filters: dict[str, Any]
 ) -> tuple[list[RowMapping], int]:
     authorize(caller, "users.read")
-    return await UserRepository(uow.session, caller.org_id).list(page, filters)
+    return await UserRepository(uow.session, caller.org_id).list_page(page, filters)
 
 
 async def get_user(uow: UnitOfWork, caller: Caller, user_id: UUID) -> RowMapping:

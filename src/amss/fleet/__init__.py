@@ -1,0 +1,1 @@
+"""Aircraft, their usage meters and utilization."""

@@ -1,0 +1,179 @@
+"""Queries of aircraft (with their effective daily rates) and utilization entries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Select, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import RowMapping
+
+from amss.db.scoped import ScopedRepository, fetch_first, fetch_one
+from amss.db.tables import aircraft, org_policies, utilization_entries
+from amss.kit.pagination import Page
+from amss.kit.timefmt import utcnow
+
+RATE_WINDOW_DAYS = 90
+
+# Observed rate per meter: the last 90 days' total over the days spanned (earliest entry
+# through today). Manual meter raises are catch-ups, not flying, and are left out.
+_REFRESH_RATES = text(
+    """
+    WITH observed AS (
+        SELECT a.id,
+               sum(u.flight_hours) AS hours,
+               sum(u.cycles) AS cycles,
+               CAST(:today AS date) - min(u.flight_date) + 1 AS days
+        FROM aircraft a
+        LEFT JOIN utilization_entries u
+               ON u.org_id = a.org_id AND u.aircraft_id = a.id AND u.source <> 'manual'
+              AND u.flight_date > CAST(:today AS date) - :window
+        WHERE a.org_id = :org_id AND a.id = ANY(:aircraft_ids)
+        GROUP BY a.id
+    )
+    UPDATE aircraft a
+    SET observed_daily_hours = CASE WHEN o.days IS NULL THEN NULL
+                                    ELSE round(greatest(o.hours, 0) / o.days, 3) END,
+        observed_daily_cycles = CASE WHEN o.days IS NULL THEN NULL
+                                     ELSE round(greatest(o.cycles, 0)::numeric / o.days, 3) END
+    FROM observed o
+    WHERE a.id = o.id
+    """
+)
+
+
+class AircraftRepository(ScopedRepository):
+    table = aircraft
+
+    def select(self) -> Select[Any]:
+        return (
+            select(
+                aircraft,
+                func.coalesce(
+                    aircraft.c.observed_daily_hours,
+                    aircraft.c.avg_daily_hours,
+                    org_policies.c.default_daily_hours,
+                ).label("daily_hours_rate"),
+                func.coalesce(
+                    aircraft.c.observed_daily_cycles,
+                    aircraft.c.avg_daily_cycles,
+                    org_policies.c.default_daily_cycles,
+                ).label("daily_cycles_rate"),
+            )
+            .join(org_policies, org_policies.c.org_id == aircraft.c.org_id)
+            .where(*self.scope())
+        )
+
+    async def list_page(self, page: Page, filters: dict[str, Any]) -> tuple[list[RowMapping], int]:
+        statement = self.select()
+        if filters.get("status"):
+            statement = statement.where(aircraft.c.status == filters["status"])
+        if filters.get("model"):
+            statement = statement.where(aircraft.c.model == filters["model"])
+        if filters.get("tail_number"):
+            statement = statement.where(
+                func.upper(aircraft.c.tail_number) == filters["tail_number"].upper()
+            )
+        return await self.page(statement, page, [aircraft.c.tail_number])
+
+    async def tail_taken(self, tail_number: str, *, except_id: UUID | None = None) -> bool:
+        statement = select(aircraft.c.id).where(
+            *self.scope(), func.upper(aircraft.c.tail_number) == tail_number.upper()
+        )
+        if except_id is not None:
+            statement = statement.where(aircraft.c.id != except_id)
+        return (await self.session.execute(statement)).first() is not None
+
+    async def lock(self, aircraft_id: UUID) -> RowMapping | None:
+        """The aircraft row, locked: utilization and status changes of one aircraft queue up."""
+        statement = (
+            select(aircraft).where(*self.scope(), aircraft.c.id == aircraft_id).with_for_update()
+        )
+        return await fetch_first(self.session, statement)
+
+    async def add_to_meters(self, aircraft_id: UUID, hours: Decimal, cycles: int) -> RowMapping:
+        statement = (
+            update(aircraft)
+            .where(*self.scope(), aircraft.c.id == aircraft_id)
+            .values(
+                flight_hours_total=aircraft.c.flight_hours_total + hours,
+                cycles_total=aircraft.c.cycles_total + cycles,
+                version=aircraft.c.version + 1,
+                updated_at=utcnow(),
+            )
+            .returning(aircraft)
+        )
+        return await fetch_one(self.session, statement)
+
+    async def refresh_observed_rates(self, aircraft_ids: Sequence[UUID], today: date) -> None:
+        await self.session.execute(
+            _REFRESH_RATES,
+            {
+                "org_id": self.org_id,
+                "aircraft_ids": list(aircraft_ids),
+                "today": today,
+                "window": RATE_WINDOW_DAYS,
+            },
+        )
+
+
+class UtilizationRepository(ScopedRepository):
+    """Append-only utilization entries of one organization."""
+
+    table = utilization_entries
+    has_soft_delete = False
+
+    def _of(self, aircraft_id: UUID) -> Select[Any]:
+        return self.select().where(utilization_entries.c.aircraft_id == aircraft_id)
+
+    async def get_entry(self, aircraft_id: UUID, entry_id: UUID) -> RowMapping | None:
+        return await fetch_first(
+            self.session, self._of(aircraft_id).where(utilization_entries.c.id == entry_id)
+        )
+
+    async def by_external_id(self, aircraft_id: UUID, external_id: str) -> RowMapping | None:
+        return await fetch_first(
+            self.session,
+            self._of(aircraft_id).where(utilization_entries.c.external_id == external_id),
+        )
+
+    async def flown_on(self, aircraft_id: UUID, flight_date: date) -> Decimal:
+        """Flight hours already recorded for that day (corrections and manual raises excluded)."""
+        total = await self.session.scalar(
+            select(func.coalesce(func.sum(utilization_entries.c.flight_hours), 0)).where(
+                utilization_entries.c.org_id == self.org_id,
+                utilization_entries.c.aircraft_id == aircraft_id,
+                utilization_entries.c.flight_date == flight_date,
+                utilization_entries.c.corrects_id.is_(None),
+                utilization_entries.c.source != "manual",
+            )
+        )
+        return Decimal(total or 0)
+
+    async def append(self, aircraft_id: UUID, **values: Any) -> RowMapping | None:
+        """The new entry, or None when its ``external_id`` is already recorded."""
+        statement = (
+            insert(utilization_entries)
+            .values(org_id=self.org_id, aircraft_id=aircraft_id, **values)
+            .on_conflict_do_nothing(
+                index_elements=["org_id", "aircraft_id", "external_id"],
+                index_where=utilization_entries.c.external_id.is_not(None),
+            )
+            .returning(utilization_entries)
+        )
+        return await fetch_first(self.session, statement)
+
+    async def list_for(
+        self, aircraft_id: UUID, page: Page, date_from: date | None, date_to: date | None
+    ) -> tuple[list[RowMapping], int]:
+        statement = self._of(aircraft_id)
+        if date_from:
+            statement = statement.where(utilization_entries.c.flight_date >= date_from)
+        if date_to:
+            statement = statement.where(utilization_entries.c.flight_date <= date_to)
+        order = [utilization_entries.c.flight_date.desc(), utilization_entries.c.created_at.desc()]
+        return await self.page(statement, page, order)

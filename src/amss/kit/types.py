@@ -1,0 +1,61 @@
+"""Field types shared by request bodies: UTC date-times, plain dates, meters."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, PlainSerializer
+
+from amss.kit.timefmt import rfc3339
+
+
+def _utc_datetime(value: Any) -> Any:
+    """RFC 3339 with an offset; a plain ``YYYY-MM-DD`` means midnight UTC."""
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
+        except ValueError:
+            raise ValueError("must be an RFC 3339 date-time or a YYYY-MM-DD date") from None
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("must be an RFC 3339 date-time or a YYYY-MM-DD date") from None
+        if parsed.tzinfo is None:
+            raise ValueError("date-time needs a timezone offset (e.g. Z)")
+        return parsed.astimezone(UTC)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("date-time needs a timezone offset (e.g. Z)")
+        return value.astimezone(UTC)
+    return value
+
+
+def _plain_date(value: Any) -> Any:
+    """A date, given as ``YYYY-MM-DD`` or as an RFC 3339 date-time (its UTC date)."""
+    if isinstance(value, str) and len(value) > 10:
+        parsed = _utc_datetime(value)
+        return parsed.date() if isinstance(parsed, datetime) else parsed
+    return value
+
+
+UtcDateTime = Annotated[
+    datetime,
+    BeforeValidator(_utc_datetime),
+    PlainSerializer(rfc3339, return_type=str, when_used="json"),
+]
+PlainDate = Annotated[date, BeforeValidator(_plain_date)]
+
+# Hours are numeric(10,1); the API returns them as JSON numbers.
+Hours = Annotated[
+    Decimal,
+    Field(max_digits=10, decimal_places=1),
+    PlainSerializer(float, return_type=float, when_used="json"),
+]
+Rate = Annotated[
+    Decimal,
+    Field(max_digits=8, decimal_places=2),
+    PlainSerializer(float, return_type=float, when_used="json"),
+]

@@ -1,0 +1,1 @@
+"""Maintenance programs (repeating requirements), due computation and task generation."""

@@ -1,0 +1,168 @@
+"""Request and response bodies of maintenance programs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from amss.kit.types import Hours, UtcDateTime
+
+TaskType = Literal["inspection", "repair", "overhaul"]
+IntervalType = Literal["flight_hours", "cycles", "calendar"]
+Basis = Literal["actual", "scheduled"]
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+PositiveHours = Annotated[Hours, Field(gt=0, le=1_000_000)]
+ToleranceHours = Annotated[Hours, Field(ge=0, le=1_000_000)]
+
+# The original system's single interval maps onto one of ours.
+INTERVAL_FIELD: dict[str, str] = {
+    "flight_hours": "interval_hours",
+    "cycles": "interval_cycles",
+    "calendar": "interval_days",
+}
+INTERVAL_FIELDS = ("interval_hours", "interval_cycles", "interval_days", "interval_months")
+
+
+def _apply_interval_type(values: dict[str, Any]) -> dict[str, Any]:
+    kind, amount = values.get("interval_type"), values.get("interval_value")
+    if kind is None and amount is None:
+        return values
+    if kind is None or amount is None:
+        raise ValueError("interval_type and interval_value go together")
+    target = INTERVAL_FIELD.get(kind)
+    if target is None:
+        return values  # the Literal check reports the bad value
+    if values.get(target) is not None and Decimal(str(values[target])) != Decimal(str(amount)):
+        raise ValueError(f"interval_value {amount} contradicts {target} {values[target]}")
+    values[target] = amount
+    return values
+
+
+class ProgramFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    ata_chapter: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = (
+        None
+    )
+    aircraft_id: UUID | None = Field(None, description="applies to this aircraft only")
+    aircraft_model: Text200 | None = Field(
+        None, description="applies to every aircraft of this model"
+    )
+    interval_type: IntervalType | None = Field(
+        None, description="original single interval (with interval_value)"
+    )
+    interval_value: Decimal | None = Field(None, gt=0, le=1_000_000)
+    interval_hours: PositiveHours | None = None
+    interval_cycles: int | None = Field(None, gt=0, le=1_000_000)
+    interval_days: int | None = Field(None, gt=0, le=36500)
+    interval_months: int | None = Field(None, gt=0, le=1200)
+    tolerance_hours: ToleranceHours | None = None
+    tolerance_cycles: int | None = Field(None, ge=0, le=1_000_000)
+    tolerance_days: int | None = Field(None, ge=0, le=3650)
+    estimated_duration_hours: (
+        Annotated[Decimal, Field(gt=0, le=10_000, decimal_places=2)] | None
+    ) = None
+    last_performed: UtcDateTime | None = Field(
+        None, description="date (or date-time) of the last accomplishment"
+    )
+    last_performed_hours: Annotated[Hours, Field(ge=0, le=999_999_999)] | None = None
+    last_performed_cycles: int | None = Field(None, ge=0, le=2_000_000_000)
+    org_id: UUID | None = Field(None, description="admin only: the organization")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_interval(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return _apply_interval_type(dict(data))
+        return data
+
+    @model_validator(mode="after")
+    def _applicability(self) -> ProgramFields:
+        if self.aircraft_id is not None and self.aircraft_model is not None:
+            raise ValueError("give aircraft_id or aircraft_model, not both")
+        if (
+            self.interval_value is not None
+            and self.interval_type == "cycles"
+            and self.interval_value % 1
+        ):
+            raise ValueError("interval_value must be a whole number of cycles")
+        if (
+            self.interval_value is not None
+            and self.interval_type == "calendar"
+            and self.interval_value % 1
+        ):
+            raise ValueError("interval_value must be a whole number of days")
+        return self
+
+
+class ProgramCreate(ProgramFields):
+    name: Text200
+    task_type: TaskType = "inspection"
+    next_due_basis: Basis = "actual"
+
+    @model_validator(mode="after")
+    def _needs_an_interval(self) -> ProgramCreate:
+        if all(getattr(self, name) is None for name in INTERVAL_FIELDS):
+            raise ValueError(
+                "a program needs at least one of interval_hours, interval_cycles, interval_days, "
+                "interval_months (or interval_type with interval_value)"
+            )
+        return self
+
+
+class ProgramUpdate(ProgramFields):
+    name: Text200 | None = None
+    task_type: TaskType | None = None
+    next_due_basis: Basis | None = None
+
+
+class Program(BaseModel):
+    id: UUID
+    org_id: UUID
+    name: str
+    description: str | None
+    ata_chapter: str | None
+    task_type: TaskType
+    aircraft_id: UUID | None
+    aircraft_model: str | None
+    interval_type: IntervalType
+    interval_value: float
+    interval_hours: Hours | None
+    interval_cycles: int | None
+    interval_days: int | None
+    interval_months: int | None
+    tolerance_hours: Hours | None
+    tolerance_cycles: int | None
+    tolerance_days: int | None
+    next_due_basis: Basis
+    estimated_duration_hours: float
+    last_performed: datetime | None
+    last_performed_hours: Hours | None
+    last_performed_cycles: int | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class GenerationResult(BaseModel):
+    program_id: UUID
+    generated: int
+    task_ids: list[UUID]
+
+
+def legacy_interval(row: Any) -> tuple[IntervalType, float]:
+    """The first set interval as the original ``interval_type``/``interval_value``.
+
+    Calendar months have no original spelling: they read as ``calendar`` with 30 days a month.
+    """
+    if row["interval_hours"] is not None:
+        return "flight_hours", float(row["interval_hours"])
+    if row["interval_cycles"] is not None:
+        return "cycles", float(row["interval_cycles"])
+    if row["interval_days"] is not None:
+        return "calendar", float(row["interval_days"])
+    return "calendar", float(row["interval_months"] * 30)

@@ -1,0 +1,1 @@
+"""Maintenance tasks: the work that satisfies a requirement, or manual work."""

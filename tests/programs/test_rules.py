@@ -1,0 +1,253 @@
+"""The due rules (SPEC §6.2-6.3): the worked examples of the issue, and properties."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from amss.programs.rules import (
+    DueSoonWindow,
+    Interval,
+    Limits,
+    Meters,
+    Point,
+    Rates,
+    Tolerance,
+    calendar_due,
+    due_status,
+    end_of_calendar_month,
+    limits_from,
+    next_limits_after_completion,
+    projection,
+    remaining,
+)
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+D = Decimal
+
+
+def test_100_fh_from_1000_is_due_at_1100() -> None:
+    limits = limits_from(Point(NOW, D("1000.0"), 0), Interval(hours=D(100)))
+    assert limits.due_hours == D("1100.0")
+    assert limits.due_at is None and limits.due_cycles is None
+
+
+def test_hours_govern_when_flying_10_hours_a_day() -> None:
+    limits = limits_from(Point(NOW, D("1000.0"), 0), Interval(hours=D(100), days=365))
+    when, governing = projection(limits, Meters(D("1000.0"), 0), Rates(hours_per_day=D(10)), NOW)
+    assert governing == "hours"
+    assert when == NOW + timedelta(days=10)
+
+
+def test_annual_in_calendar_months_runs_to_the_end_of_the_month() -> None:
+    done = datetime(2024, 3, 5, 9, 30, tzinfo=UTC)
+    limits = limits_from(Point(done, D(0), 0), Interval(months=12))
+    assert limits.due_at == datetime(2025, 3, 31, 23, 59, 59, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("start", "months", "end"),
+    [
+        (datetime(2024, 1, 31, tzinfo=UTC), 1, datetime(2024, 2, 29, 23, 59, 59, tzinfo=UTC)),
+        (datetime(2023, 1, 31, tzinfo=UTC), 1, datetime(2023, 2, 28, 23, 59, 59, tzinfo=UTC)),
+        (datetime(2024, 11, 15, tzinfo=UTC), 3, datetime(2025, 2, 28, 23, 59, 59, tzinfo=UTC)),
+        (datetime(2024, 12, 1, tzinfo=UTC), 0, datetime(2024, 12, 31, 23, 59, 59, tzinfo=UTC)),
+        (
+            datetime(2024, 3, 31, 23, 0, tzinfo=UTC),
+            24,
+            datetime(2026, 3, 31, 23, 59, 59, tzinfo=UTC),
+        ),
+    ],
+)
+def test_calendar_month_ends(start: datetime, months: int, end: datetime) -> None:
+    assert end_of_calendar_month(start, months) == end
+
+
+def test_day_intervals_keep_the_time_of_day() -> None:
+    at = datetime(2026, 1, 10, 14, 45, tzinfo=UTC)
+    assert calendar_due(at, 30, None) == datetime(2026, 2, 9, 14, 45, tzinfo=UTC)
+    assert calendar_due(at, 400, 12) == datetime(2027, 1, 31, 23, 59, 59, tzinfo=UTC)
+
+
+HUNDRED_HOUR = Interval(hours=D(100))
+TEN_HOURS = Tolerance(hours=D(10))
+DUE_1100 = Limits(due_hours=D(1100))
+
+
+@pytest.mark.parametrize(
+    ("basis", "done_at_hours", "next_due"),
+    [
+        ("scheduled", "1108", "1200"),  # late within tolerance: from the limit
+        ("scheduled", "1087", "1187"),  # early: from the completion
+        ("scheduled", "1100", "1200"),  # exactly at the limit
+        ("scheduled", "1112", "1212"),  # beyond tolerance: from the completion
+        ("actual", "1108", "1208"),
+        ("actual", "1087", "1187"),
+    ],
+)
+def test_next_due_basis(basis: str, done_at_hours: str, next_due: str) -> None:
+    completion = Point(NOW, D(done_at_hours), 500)
+    limits = next_limits_after_completion(DUE_1100, completion, HUNDRED_HOUR, TEN_HOURS, basis)  # type: ignore[arg-type]
+    assert limits.due_hours == D(next_due)
+
+
+def test_scheduled_basis_works_per_meter_and_on_the_calendar() -> None:
+    due_at = datetime(2026, 5, 31, 23, 59, 59, tzinfo=UTC)
+    previous = Limits(due_at=due_at, due_hours=D(1100), due_cycles=800)
+    completion = Point(due_at + timedelta(days=3), D("1090.0"), 805)
+    limits = next_limits_after_completion(
+        previous,
+        completion,
+        Interval(hours=D(100), cycles=400, months=12),
+        Tolerance(hours=D(10), cycles=10, days=5),
+        "scheduled",
+    )
+    assert limits.due_hours == D("1190.0")  # early on hours: from the completion
+    assert limits.due_cycles == 1200  # late within tolerance on cycles: from the limit
+    assert limits.due_at == datetime(2027, 5, 31, 23, 59, 59, tzinfo=UTC)  # from the limit
+
+
+def test_c_check_is_governed_by_hours_on_day_500() -> None:
+    start = Point(NOW, D(0), 0)
+    limits = limits_from(start, Interval(hours=D(7500), days=730))
+    when, governing = projection(limits, Meters(D(0), 0), Rates(hours_per_day=D(15)), NOW)
+    assert governing == "hours"
+    assert when == NOW + timedelta(days=500)
+
+
+WINDOW = DueSoonWindow(days=30, hours=D(25), cycles=25)
+
+
+@pytest.mark.parametrize(
+    ("hours", "status"),
+    [
+        ("1000", "ok"),
+        ("1075", "due_soon"),  # 25 h left: inside the window
+        ("1100", "due"),  # at the limit
+        ("1110", "due"),  # at limit + tolerance: still within tolerance
+        ("1110.1", "overdue"),  # past limit + tolerance
+    ],
+)
+def test_due_status_with_tolerance(hours: str, status: str) -> None:
+    assert due_status(DUE_1100, TEN_HOURS, Meters(D(hours), 0), NOW, WINDOW) == status
+
+
+def test_calendar_tolerance_and_due_soon() -> None:
+    limits = Limits(due_at=NOW)
+    tolerance = Tolerance(days=10)
+    assert due_status(limits, tolerance, Meters(D(0), 0), NOW - timedelta(days=31), WINDOW) == "ok"
+    assert (
+        due_status(limits, tolerance, Meters(D(0), 0), NOW - timedelta(days=29), WINDOW)
+        == "due_soon"
+    )
+    assert due_status(limits, tolerance, Meters(D(0), 0), NOW + timedelta(days=9), WINDOW) == "due"
+    assert (
+        due_status(limits, tolerance, Meters(D(0), 0), NOW + timedelta(days=11), WINDOW)
+        == "overdue"
+    )
+
+
+def test_no_rate_means_no_forecast_for_that_meter() -> None:
+    limits = Limits(due_hours=D(1100), due_cycles=900)
+    assert projection(limits, Meters(D(1000), 800), Rates(), NOW) == (None, None)
+    when, governing = projection(limits, Meters(D(1000), 800), Rates(cycles_per_day=D(4)), NOW)
+    assert (when, governing) == (NOW + timedelta(days=25), "cycles")
+
+
+def test_remaining_is_limit_minus_meter() -> None:
+    left = remaining(Limits(NOW + timedelta(days=2), D(1100), 900), Meters(D("1012.5"), 880), NOW)
+    assert (left.hours, left.cycles, left.days) == (D("87.5"), 20, 2.0)
+
+
+def test_an_interval_needs_a_limit() -> None:
+    with pytest.raises(ValueError):
+        Interval()
+
+
+hours = st.decimals(min_value=0, max_value=100_000, places=1)
+positive_hours = st.decimals(min_value=D("0.1"), max_value=20_000, places=1)
+moments = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2060, 1, 1), timezones=st.just(UTC)
+)
+intervals = (
+    st.tuples(
+        st.none() | positive_hours,
+        st.none() | st.integers(1, 20_000),
+        st.none() | st.integers(1, 5000),
+        st.none() | st.integers(1, 240),
+    )
+    .filter(lambda values: any(v is not None for v in values))
+    .map(lambda values: Interval(*values))
+)
+rates = st.builds(
+    Rates,
+    hours_per_day=st.none() | st.decimals(min_value=D("0.1"), max_value=24, places=2),
+    cycles_per_day=st.none() | st.decimals(min_value=D("0.1"), max_value=50, places=2),
+)
+
+
+@given(moments, hours, st.integers(0, 100_000), intervals, rates)
+def test_projection_never_lies_after_any_limits_own_date(
+    at: datetime, start_hours: Decimal, start_cycles: int, interval: Interval, rate: Rates
+) -> None:
+    limits = limits_from(Point(at, start_hours, start_cycles), interval)
+    meters = Meters(start_hours, start_cycles)
+    when, governing = projection(limits, meters, rate, at)
+    own_dates = []
+    if limits.due_at is not None:
+        own_dates.append(limits.due_at)
+    for due, current, per_day in (
+        (limits.due_hours, meters.hours, rate.hours_per_day),
+        (limits.due_cycles, meters.cycles, rate.cycles_per_day),
+    ):
+        if due is not None and per_day:
+            own_dates.append(at + timedelta(days=float(D(due - current) / per_day)))
+    if not own_dates:
+        assert when is None and governing is None
+    else:
+        assert when is not None and all(when <= own for own in own_dates)
+
+
+@given(moments, hours, st.integers(0, 100_000), intervals, st.sampled_from(["actual", "scheduled"]))
+def test_completing_exactly_at_the_limit_gives_limit_plus_interval(
+    at: datetime, start_hours: Decimal, start_cycles: int, interval: Interval, basis: str
+) -> None:
+    limits = limits_from(Point(at, start_hours, start_cycles), interval)
+    completion = Point(
+        limits.due_at or at,
+        limits.due_hours if limits.due_hours is not None else start_hours,
+        limits.due_cycles if limits.due_cycles is not None else start_cycles,
+    )
+    following = next_limits_after_completion(
+        limits,
+        completion,
+        interval,
+        Tolerance(D(10), 10, 10),
+        basis,  # type: ignore[arg-type]
+    )
+    assert following == limits_from(completion, interval)
+    if limits.due_hours is not None:
+        assert following.due_hours == limits.due_hours + interval.hours  # type: ignore[operator]
+    if limits.due_cycles is not None:
+        assert following.due_cycles == limits.due_cycles + interval.cycles  # type: ignore[operator]
+
+
+@given(moments, positive_hours, st.decimals(min_value=0, max_value=50, places=1), positive_hours)
+def test_scheduled_basis_never_gives_a_later_limit_than_actual(
+    at: datetime, due_hours: Decimal, tolerance: Decimal, lateness: Decimal
+) -> None:
+    previous = Limits(due_hours=due_hours)
+    completion = Point(at, due_hours + lateness, 0)
+    interval = Interval(hours=D(100))
+    scheduled = next_limits_after_completion(
+        previous, completion, interval, Tolerance(hours=tolerance), "scheduled"
+    )
+    actual = next_limits_after_completion(
+        previous, completion, interval, Tolerance(hours=tolerance), "actual"
+    )
+    assert scheduled.due_hours is not None and actual.due_hours is not None
+    assert scheduled.due_hours <= actual.due_hours
