@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.db.engine import Database
-from amss.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
+from amss.demo import DEMO_FLEET, DEMO_PASSWORD, DEMO_USERS, seed_demo
 from amss.kit.ratelimit import RateLimiter
 
 
@@ -28,7 +28,7 @@ async def test_seeding_twice_changes_nothing(db: Database, connection: AsyncConn
             text("SELECT count(*) FROM audit_logs WHERE org_id = :o"), {"o": first.org_id}
         )
     ).scalar_one()
-    assert again == audit_rows == 1 + len(DEMO_USERS)
+    assert again == audit_rows
     roles = dict(
         (
             await connection.execute(
@@ -55,3 +55,42 @@ async def test_demo_logins_work_without_org_id(
         assert me.json()["role"] == role
         # Six logins from one client IP exceed its 5/minute: give each a fresh window.
         app.state.rate_limiter = RateLimiter()
+
+
+async def test_the_demo_fleet_has_a_living_due_list(
+    db: Database, connection: AsyncConnection
+) -> None:
+    result = await seed_demo(db)
+    assert result.created_aircraft == len(DEMO_FLEET) == 12
+    rows = (
+        await connection.execute(
+            text(
+                "SELECT a.model, count(DISTINCT a.id) AS craft, count(t.id) AS tasks,"
+                " count(DISTINCT t.governing_limit) AS kinds"
+                " FROM aircraft a JOIN maintenance_tasks t ON t.aircraft_id = a.id"
+                " AND t.state = 'scheduled' WHERE a.org_id = :o GROUP BY a.model ORDER BY a.model"
+            ),
+            {"o": result.org_id},
+        )
+    ).all()
+    assert [(row.model, row.craft) for row in rows] == [("A320", 4), ("C172S", 5), ("DA42", 3)]
+    governing = set(
+        (
+            await connection.execute(
+                text("SELECT DISTINCT governing_limit FROM maintenance_tasks WHERE org_id = :o"),
+                {"o": result.org_id},
+            )
+        ).scalars()
+    )
+    assert governing == {"hours", "cycles", "calendar"}
+    entries = await connection.scalar(
+        text("SELECT count(*) FROM utilization_entries WHERE org_id = :o"), {"o": result.org_id}
+    )
+    assert entries == 12 * 90
+    rates = (
+        await connection.execute(
+            text("SELECT count(*) FROM aircraft WHERE org_id = :o AND observed_daily_hours > 0"),
+            {"o": result.org_id},
+        )
+    ).scalar_one()
+    assert rates == 12

@@ -62,7 +62,8 @@ def _seed(url: str) -> None:
             await database.dispose()
         state = "created" if result.created_organization else "already present"
         typer.echo(
-            f"demo organization {state} (id {result.org_id}); {result.created_users} user(s) added"
+            f"demo organization {state} (id {result.org_id}); {result.created_users} user(s) "
+            f"and {result.created_aircraft} aircraft added"
         )
 
     asyncio.run(run())

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from amss.audit import journal
 from amss.auth.passwords import hash_password
 from amss.auth.rules import Caller, Role
 from amss.db.engine import Database
-from amss.db.tables import organizations, users
+from amss.db.tables import aircraft, organizations, users
 from amss.db.uow import UnitOfWork
+from amss.fleet.repository import AircraftRepository
+from amss.kit.timefmt import utcnow
 from amss.orgs.repository import OrganizationRepository
+from amss.programs.repository import ProgramRepository
+from amss.programs.service import keep_tasks_in_step
 from amss.users.repository import UserRepository
 
 DEMO_ORGANIZATION = "Demo Airline"
@@ -28,11 +35,171 @@ DEMO_USERS: tuple[tuple[str, Role, str], ...] = (
 )
 
 
+# (tail number, model, serial, hours at entry into AMSS, cycles, typical hours/day, cycles/day)
+DEMO_FLEET: tuple[tuple[str, str, str, float, int, float, float], ...] = (
+    ("N172DA", "C172S", "172S11001", 2150.0, 3100, 3.0, 3.0),
+    ("N172DB", "C172S", "172S11002", 1890.0, 2750, 2.5, 2.5),
+    ("N172DC", "C172S", "172S11003", 4020.0, 6100, 3.5, 4.0),
+    ("N172DD", "C172S", "172S11004", 975.0, 1400, 2.0, 2.0),
+    ("N172DE", "C172S", "172S11005", 3310.0, 5020, 3.0, 3.0),
+    ("N42DA", "DA42", "42.AC101", 1420.0, 1650, 2.5, 2.0),
+    ("N42DB", "DA42", "42.AC102", 2210.0, 2600, 3.0, 2.5),
+    ("N42DC", "DA42", "42.AC103", 640.0, 720, 1.5, 1.0),
+    ("N320DA", "A320", "MSN5012", 28150.0, 17200, 10.5, 5.0),
+    ("N320DB", "A320", "MSN5177", 31020.0, 19850, 11.0, 5.5),
+    ("N320DC", "A320", "MSN6023", 19870.0, 11960, 9.5, 4.5),
+    ("N320DD", "A320", "MSN6190", 24400.0, 15010, 10.0, 5.0),
+)
+
+# Every interval kind: hours with tolerance and scheduled basis, calendar months, hours or
+# months, hours or days, cycles.
+DEMO_PROGRAMS: tuple[dict[str, Any], ...] = (
+    {
+        "name": "100-hour inspection",
+        "aircraft_model": "C172S",
+        "ata_chapter": "05",
+        "interval_hours": Decimal(100),
+        "tolerance_hours": Decimal(10),
+        "next_due_basis": "scheduled",
+        "estimated_duration_hours": Decimal(6),
+    },
+    {
+        "name": "Annual inspection",
+        "interval_months": 12,
+        "ata_chapter": "05",
+        "last_performed_days_ago": 340,
+        "estimated_duration_hours": Decimal(16),
+    },
+    {
+        "name": "Oil change",
+        "aircraft_model": "C172S",
+        "ata_chapter": "12",
+        "interval_hours": Decimal(50),
+        "interval_months": 4,
+        "estimated_duration_hours": Decimal(1),
+    },
+    {
+        "name": "Oil change",
+        "aircraft_model": "DA42",
+        "ata_chapter": "12",
+        "interval_hours": Decimal(100),
+        "interval_months": 6,
+        "estimated_duration_hours": Decimal(2),
+    },
+    {
+        "name": "A-check",
+        "aircraft_model": "A320",
+        "ata_chapter": "05",
+        "interval_hours": Decimal(750),
+        "interval_days": 120,
+        "tolerance_hours": Decimal(75),
+        "last_performed_days_ago": 95,
+        "estimated_duration_hours": Decimal(10),
+    },
+    {
+        "name": "Landing gear inspection",
+        "aircraft_model": "A320",
+        "ata_chapter": "32",
+        "interval_cycles": 2000,
+        "tolerance_cycles": 100,
+        "estimated_duration_hours": Decimal(8),
+    },
+)
+
+_DEMO_UTILIZATION = text(
+    """
+    INSERT INTO utilization_entries (org_id, aircraft_id, flight_date, flight_hours, cycles, source)
+    SELECT a.org_id, a.id, CAST(:today AS date) - d,
+           round(CAST(:hours AS numeric)
+                 * (0.5 + ((d * 37 + length(a.tail_number) * 11) % 10) / 10.0), 1),
+           CAST(round(CAST(:cycles AS numeric) * (0.5 + ((d * 53) % 10) / 10.0)) AS integer),
+           'demo'
+    FROM aircraft a, generate_series(1, 90) AS d
+    WHERE a.org_id = :org_id AND a.id = :aircraft_id
+    """
+)
+
+_ADD_HISTORY_TO_METERS = text(
+    """
+    UPDATE aircraft a
+    SET flight_hours_total = a.flight_hours_total + s.hours,
+        cycles_total = a.cycles_total + s.cycles
+    FROM (SELECT aircraft_id, sum(flight_hours) AS hours, sum(cycles) AS cycles
+          FROM utilization_entries WHERE org_id = :org_id GROUP BY aircraft_id) s
+    WHERE a.id = s.aircraft_id
+    """
+)
+
+
 @dataclass(frozen=True)
 class SeedResult:
     org_id: UUID
     created_organization: bool
     created_users: int
+    created_aircraft: int = 0
+
+
+async def _seed_fleet(uow: UnitOfWork, system: Caller) -> int:
+    """A dozen aircraft with 90 days of utilization and programs of every interval kind."""
+    session = uow.session
+    has_fleet = await session.scalar(
+        select(aircraft.c.id).where(aircraft.c.org_id == system.org_id).limit(1)
+    )
+    if has_fleet is not None:
+        return 0
+    now = utcnow()
+    fleet = AircraftRepository(session, system.org_id)
+    ids = []
+    for tail, model, serial, hours, cycles, per_day, cycles_per_day in DEMO_FLEET:
+        row = await fleet.insert(
+            tail_number=tail,
+            model=model,
+            serial_number=serial,
+            flight_hours_total=Decimal(str(hours)),
+            cycles_total=cycles,
+            avg_daily_hours=Decimal(str(per_day)),
+            avg_daily_cycles=Decimal(str(cycles_per_day)),
+        )
+        await session.execute(
+            _DEMO_UTILIZATION,
+            {
+                "org_id": system.org_id,
+                "aircraft_id": row["id"],
+                "today": now.date(),
+                "hours": per_day,
+                "cycles": cycles_per_day,
+            },
+        )
+        await journal.record(
+            uow,
+            system,
+            entity_type="aircraft",
+            entity_id=row["id"],
+            action="create",
+            details={"new": {"tail_number": tail, "model": model}, "source": "seed"},
+            entity_version=row["version"],
+        )
+        ids.append(row["id"])
+    await session.execute(_ADD_HISTORY_TO_METERS, {"org_id": system.org_id})
+    await fleet.refresh_observed_rates(ids, now.date())
+    programs = ProgramRepository(session, system.org_id)
+    for spec in DEMO_PROGRAMS:
+        values = dict(spec)
+        days_ago = values.pop("last_performed_days_ago", None)
+        if days_ago is not None:
+            values["last_performed"] = now - timedelta(days=days_ago)
+        program = await programs.insert(**values)
+        await journal.record(
+            uow,
+            system,
+            entity_type="maintenance_program",
+            entity_id=program["id"],
+            action="create",
+            details={"new": {"name": program["name"]}, "source": "seed"},
+            entity_version=program["version"],
+        )
+    await keep_tasks_in_step(uow, system, "demo data loaded")
+    return len(ids)
 
 
 async def seed_demo(database: Database) -> SeedResult:
@@ -89,5 +256,11 @@ async def seed_demo(database: Database) -> SeedResult:
                 entity_version=row["version"],
             )
             created += 1
+        fleet_size = await _seed_fleet(uow, system)
         await uow.commit()
-    return SeedResult(org_id=org_id, created_organization=created_org, created_users=created)
+    return SeedResult(
+        org_id=org_id,
+        created_organization=created_org,
+        created_users=created,
+        created_aircraft=fleet_size,
+    )
