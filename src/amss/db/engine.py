@@ -35,6 +35,9 @@ class Database:
     def connect(cls, url: str, *, pool_size: int = 10) -> Database:
         engine = create_async_engine(
             sqlalchemy_url(url),
+            # JIT compilation of the large set-based statements (generation sweep, forecast)
+            # costs seconds and saves nothing at our row counts.
+            connect_args={"options": "-c jit=off"},
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,

@@ -20,8 +20,11 @@ TailNumber = Annotated[
 ]
 Model = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Serial = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-MeterHours = Annotated[Hours, Field(ge=0, le=999_999_999)]
-MeterCycles = Annotated[int, Field(ge=0, le=2_000_000_000)]
+# Far above any airframe's life, far below the columns' range (numeric(10,1), integer).
+MAX_METER_HOURS = 1_000_000
+MAX_METER_CYCLES = 10_000_000
+MeterHours = Annotated[Hours, Field(ge=0, le=MAX_METER_HOURS)]
+MeterCycles = Annotated[int, Field(ge=0, le=MAX_METER_CYCLES)]
 DailyHours = Annotated[Rate, Field(ge=0, le=24)]
 DailyCycles = Annotated[Rate, Field(ge=0, le=1000)]
 
@@ -106,6 +109,7 @@ class UtilizationCreate(BaseModel):
         | None
     ) = None
     corrects_id: UUID | None = None
+    org_id: UUID | None = Field(None, description="admin only: the organization")
 
 
 class UtilizationEntry(BaseModel):

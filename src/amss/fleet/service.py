@@ -16,6 +16,8 @@ from amss.db.uow import UnitOfWork
 from amss.events.outbox import Event
 from amss.fleet.repository import AircraftRepository, UtilizationRepository
 from amss.fleet.schemas import (
+    MAX_METER_CYCLES,
+    MAX_METER_HOURS,
     NOT_NULL_AIRCRAFT_FIELDS,
     AircraftCreate,
     AircraftUpdate,
@@ -320,6 +322,7 @@ async def _add_utilization(
 async def record_utilization(
     uow: UnitOfWork, caller: Caller, aircraft_id: UUID, data: UtilizationCreate
 ) -> tuple[RowMapping, bool]:
+    caller = await act_in(uow, caller, data.org_id)
     authorize(caller, "utilization.record")
     craft = await AircraftRepository(uow.session, caller.org_id).lock(aircraft_id)
     if craft is None:
@@ -351,11 +354,16 @@ async def record_utilization(
     else:
         if await entries.get_entry(aircraft_id, data.corrects_id) is None:
             raise NotFound("utilization entry to correct not found")
-        if (
-            craft["flight_hours_total"] + data.flight_hours < 0
-            or craft["cycles_total"] + data.cycles < 0
-        ):
-            raise _field_error("flight_hours", "the correction would take a meter below zero")
+        if craft["flight_hours_total"] + data.flight_hours < 0:
+            raise _field_error(
+                "flight_hours", "the correction would take the hours meter below zero"
+            )
+        if craft["cycles_total"] + data.cycles < 0:
+            raise _field_error("cycles", "the correction would take the cycles meter below zero")
+    if craft["flight_hours_total"] + data.flight_hours > MAX_METER_HOURS:
+        raise _field_error("flight_hours", f"the hours meter would pass {MAX_METER_HOURS}")
+    if craft["cycles_total"] + data.cycles > MAX_METER_CYCLES:
+        raise _field_error("cycles", f"the cycles meter would pass {MAX_METER_CYCLES}")
     entry, created = await _add_utilization(
         uow,
         caller,

@@ -15,8 +15,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from amss.kit import metrics
 from amss.kit.context import accept_or_generate_request_id, request_id_var
 from amss.kit.errors import (
+    FieldProblem,
     PayloadTooLarge,
     UnsupportedMediaType,
+    ValidationFailed,
     error_body,
 )
 from amss.kit.logging import get_logger
@@ -208,6 +210,9 @@ class JSONRoute(APIRoute):
         expects_json = self.body_field is not None and not _is_form_body(self)
 
         async def checked(request: Request) -> Response:
+            for name, value in request.query_params.multi_items():
+                if "\x00" in value:
+                    raise _nul_error(name)
             if expects_json and request.method in ("POST", "PUT", "PATCH"):
                 content_type = request.headers.get("content-type", "")
                 body = await request.body()
@@ -216,9 +221,45 @@ class JSONRoute(APIRoute):
                         f"content type {content_type or '(none)'!r} is not supported; "
                         "send application/json"
                     )
+                if b"\\u0000" in body.lower():
+                    raise _nul_error(_nul_field(body))
             return await handler(request)
 
         return checked
+
+
+def _nul_error(field: str) -> ValidationFailed:
+    # PostgreSQL text cannot hold NUL; no maintenance record needs one.
+    message = "text may not contain NUL (\\u0000) characters"
+    return ValidationFailed(f"{field}: {message}", details=[FieldProblem(field, message)])
+
+
+def _nul_field(body: bytes) -> str:
+    """The dotted path of the first string holding a NUL, for the error message."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return "body"
+
+    def walk(value: Any, path: str) -> str | None:
+        if isinstance(value, str):
+            return path if "\x00" in value else None
+        items = (
+            value.items()
+            if isinstance(value, dict)
+            else enumerate(value)
+            if isinstance(value, list)
+            else ()
+        )
+        for key, item in items:
+            if isinstance(key, str) and "\x00" in key:
+                return path or "body"
+            found = walk(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+        return None
+
+    return walk(document, "") or "body"
 
 
 def _is_form_body(route: APIRoute) -> bool:

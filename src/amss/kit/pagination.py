@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Response
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_OFFSET = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ def page_params(
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description="rows per page (1-500)")
     ] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0, description="rows to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip")] = 0,
 ) -> Page:
     return Page(limit=limit, offset=offset)
 

@@ -10,12 +10,31 @@ from pydantic import BeforeValidator, Field, PlainSerializer
 
 from amss.kit.timefmt import rfc3339
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+def _in_range(value: datetime) -> datetime:
+    # Maintenance records of this world: far dates are typos, and would overflow forecasts.
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError("must be between 1900-01-01 and 2200-12-31")
+    return value
+
 
 def _utc_datetime(value: Any) -> Any:
     """RFC 3339 with an offset; a plain ``YYYY-MM-DD`` means midnight UTC."""
+    try:
+        return _parse_utc_datetime(value)
+    except OverflowError:
+        raise ValueError("must be between 1900-01-01 and 2200-12-31") from None
+
+
+def _parse_utc_datetime(value: Any) -> Any:
     if isinstance(value, str) and len(value) == 10:
         try:
-            return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
+            return _in_range(
+                datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
+            )
         except ValueError:
             raise ValueError("must be an RFC 3339 date-time or a YYYY-MM-DD date") from None
     if isinstance(value, str):
@@ -25,11 +44,11 @@ def _utc_datetime(value: Any) -> Any:
             raise ValueError("must be an RFC 3339 date-time or a YYYY-MM-DD date") from None
         if parsed.tzinfo is None:
             raise ValueError("date-time needs a timezone offset (e.g. Z)")
-        return parsed.astimezone(UTC)
+        return _in_range(parsed.astimezone(UTC))
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("date-time needs a timezone offset (e.g. Z)")
-        return value.astimezone(UTC)
+        return _in_range(value.astimezone(UTC))
     return value
 
 
@@ -38,6 +57,13 @@ def _plain_date(value: Any) -> Any:
     if isinstance(value, str) and len(value) > 10:
         parsed = _utc_datetime(value)
         return parsed.date() if isinstance(parsed, datetime) else parsed
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            parsed_date = date.fromisoformat(value)
+        except ValueError:
+            return value  # pydantic reports the malformed date
+        if not EARLIEST.date() <= parsed_date <= LATEST.date():
+            raise ValueError("must be between 1900-01-01 and 2200-12-31")
     return value
 
 

@@ -13,6 +13,8 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amss.programs.rules import MAX_FORECAST_DAYS
+
 # Effective daily rates of aircraft ``a`` under policy ``pol``.
 RATE_HOURS = "COALESCE(a.observed_daily_hours, a.avg_daily_hours, pol.default_daily_hours)"
 RATE_CYCLES = "COALESCE(a.observed_daily_cycles, a.avg_daily_cycles, pol.default_daily_cycles)"
@@ -21,7 +23,8 @@ RATE_CYCLES = "COALESCE(a.observed_daily_cycles, a.avg_daily_cycles, pol.default
 def meter_date(due: str, current: str, rate: str) -> str:
     """When a meter reaches ``due`` at ``rate`` per day from now (NULL without a rate)."""
     return (
-        f"CASE WHEN {due} IS NOT NULL AND {rate} > 0 THEN "
+        f"CASE WHEN {due} IS NOT NULL AND {rate} > 0 "
+        f"AND ({due} - {current}) / {rate} <= {MAX_FORECAST_DAYS} THEN "
         f"CAST(:now AS timestamptz) + CAST(({due} - {current}) / {rate} AS double precision) "
         f"* interval '1 day' END"
     )
@@ -63,8 +66,13 @@ _REPROJECT = text(
     )
     -- "updated" runs whether or not it is read (PostgreSQL executes every data-modifying CTE).
     UPDATE aircraft a
-    SET next_due = (SELECT min(p.projected_due_at) FROM projected p WHERE p.aircraft_id = a.id)
-    WHERE a.org_id = :org_id AND a.id = ANY(:aircraft_ids)
+    SET next_due = earliest.next_due
+    FROM (SELECT ids.id, min(p.projected_due_at) AS next_due
+          FROM unnest(CAST(:aircraft_ids AS uuid[])) AS ids(id)
+          LEFT JOIN projected p ON p.aircraft_id = ids.id
+          GROUP BY ids.id) earliest
+    WHERE a.org_id = :org_id AND a.id = earliest.id
+      AND a.next_due IS DISTINCT FROM earliest.next_due
     """
 )
 

@@ -65,15 +65,19 @@ WITH pairs AS (
     FROM maintenance_programs p
     JOIN aircraft a ON a.org_id = p.org_id AND a.deleted_at IS NULL AND {APPLIES}
     JOIN org_policies pol ON pol.org_id = p.org_id
-    LEFT JOIN LATERAL (
-        SELECT t.state, t.basis_at, t.basis_hours, t.basis_cycles, t.due_at, t.due_hours,
-               t.due_cycles, t.completed_at, t.completed_hours, t.completed_cycles
+    LEFT JOIN (
+        -- The latest closed task of each pair: one pass over the history, hash-joined.
+        SELECT DISTINCT ON (t.program_id, t.aircraft_id)
+               t.program_id, t.aircraft_id, t.state, t.basis_at, t.basis_hours, t.basis_cycles,
+               t.due_at, t.due_hours, t.due_cycles, t.completed_at, t.completed_hours, t.completed_cycles
         FROM maintenance_tasks t
-        WHERE t.program_id = p.id AND t.aircraft_id = a.id AND t.deleted_at IS NULL
+        WHERE t.program_id IS NOT NULL AND t.deleted_at IS NULL
           AND t.state IN ('completed', 'cancelled')
-        ORDER BY coalesce(t.completed_at, t.updated_at) DESC, t.created_at DESC
-        LIMIT 1
-    ) last ON true
+          AND (CAST(:org_id AS uuid) IS NULL OR t.org_id = :org_id)
+          AND (CAST(:program_id AS uuid) IS NULL OR t.program_id = :program_id)
+          AND (CAST(:aircraft_id AS uuid) IS NULL OR t.aircraft_id = :aircraft_id)
+        ORDER BY t.program_id, t.aircraft_id, coalesce(t.completed_at, t.updated_at) DESC, t.created_at DESC
+    ) last ON last.program_id = p.id AND last.aircraft_id = a.id
     WHERE p.deleted_at IS NULL
       AND (CAST(:org_id AS uuid) IS NULL OR p.org_id = :org_id)
       AND (CAST(:program_id AS uuid) IS NULL OR p.id = :program_id)
@@ -159,8 +163,8 @@ inserted AS (
               projected_due_at, governing_limit
 ),
 described AS (
-    SELECT i.*, gen_random_uuid() AS event_id, pl.tail_number
-    FROM inserted i JOIN planned pl ON pl.program_id = i.program_id AND pl.aircraft_id = i.aircraft_id
+    SELECT i.*, gen_random_uuid() AS event_id, craft.tail_number
+    FROM inserted i JOIN aircraft craft ON craft.id = i.aircraft_id
 ),
 events AS (
     INSERT INTO outbox_events (id, org_id, event_type, aggregate_type, aggregate_id, payload, dedupe_key, created_at)
@@ -198,6 +202,9 @@ SELECT id, org_id, aircraft_id, program_id FROM inserted
 """
 
 
+REFRESH_STATISTICS_AFTER = 5000
+
+
 @dataclass(frozen=True)
 class GeneratedTask:
     id: UUID
@@ -232,4 +239,9 @@ async def generate(
             "user_agent": caller.user_agent if caller else None,
         },
     )
-    return [GeneratedTask(row.id, row.org_id, row.aircraft_id, row.program_id) for row in rows]
+    generated = [GeneratedTask(row.id, row.org_id, row.aircraft_id, row.program_id) for row in rows]
+    if len(generated) >= REFRESH_STATISTICS_AFTER:
+        # Planner statistics that still think the table is small would make the next sweep's
+        # anti-join a nested loop over every open task.
+        await session.execute(text("ANALYZE maintenance_tasks"))
+    return generated

@@ -17,6 +17,8 @@ DueStatus = Literal["ok", "due_soon", "due", "overdue"]
 Governing = Literal["hours", "cycles", "calendar"]
 
 SECONDS_PER_DAY = 86400
+# A meter forecast further out than this is no forecast (and would overflow dates).
+MAX_FORECAST_DAYS = 36500
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,10 @@ def remaining(limits: Limits, meters: Meters, now: datetime) -> Remaining:
 def _projected(left: Decimal | int | None, rate: Decimal | None, now: datetime) -> datetime | None:
     if left is None or rate is None or rate <= 0:
         return None
-    return now + timedelta(days=float(Decimal(left) / rate))
+    days = Decimal(left) / rate
+    if days > MAX_FORECAST_DAYS:
+        return None
+    return now + timedelta(days=float(days))
 
 
 def projection(

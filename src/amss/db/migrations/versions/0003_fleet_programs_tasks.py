@@ -30,8 +30,8 @@ def upgrade() -> None:
             avg_daily_hours numeric(6,2) CHECK (avg_daily_hours >= 0 AND avg_daily_hours <= 24),
             avg_daily_cycles numeric(8,2) CHECK (avg_daily_cycles >= 0),
             -- Rates observed from the last 90 days of utilization (NULL: no entries).
-            observed_daily_hours numeric(8,3),
-            observed_daily_cycles numeric(8,3),
+            observed_daily_hours numeric(12,3),
+            observed_daily_cycles numeric(12,3),
             last_maintenance timestamptz,
             next_due timestamptz,
             version integer NOT NULL DEFAULT 1,
@@ -106,9 +106,10 @@ def upgrade() -> None:
         );
         CREATE INDEX programs_org_idx ON maintenance_programs (org_id) WHERE deleted_at IS NULL;
 
+        -- org_id needs no foreign key of its own: (org_id, aircraft_id) references aircraft.
         CREATE TABLE maintenance_tasks (
             id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-            org_id uuid NOT NULL REFERENCES organizations (id),
+            org_id uuid NOT NULL,
             aircraft_id uuid NOT NULL,
             program_id uuid,
             type text NOT NULL DEFAULT 'inspection' CHECK (type IN ('inspection', 'repair', 'overhaul')),
