@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from bench import api_baseline
+from bench import api_baseline, generation
 
-BENCHMARKS = {"api_baseline": api_baseline.run}
+BENCHMARKS = {"api_baseline": api_baseline.run, "generation": generation.run}
 
 
 def main(names: list[str]) -> None:

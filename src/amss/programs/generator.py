@@ -1,5 +1,8 @@
 """Task generation (SPEC §6.4): one set-based statement per sweep.
 
+Each step is a subquery fenced with ``OFFSET 0`` so the planner computes its columns once
+per row instead of inlining (and re-evaluating) them wherever they are used.
+
 For every (program, applicable aircraft) pair without an open generated task, insert the
 next task with its limits, forecast and planned window; write one
 ``program_task_generated`` event per task and one audit row per organization, all in the
@@ -117,6 +120,7 @@ basis AS (
     )
 } AS basis_cycles
     FROM pairs
+    OFFSET 0
 ),
 limits AS (
     SELECT basis.*,
@@ -124,18 +128,21 @@ limits AS (
            basis_hours + interval_hours AS due_hours,
            basis_cycles + interval_cycles AS due_cycles
     FROM basis
+    OFFSET 0
 ),
 forecast AS (
     SELECT limits.*,
            {meter_date("due_hours", "flight_hours_total", "rate_hours")} AS by_hours,
            {meter_date("due_cycles", "cycles_total", "rate_cycles")} AS by_cycles
     FROM limits
+    OFFSET 0
 ),
 planned AS (
     SELECT forecast.*,
            LEAST(due_at, by_hours, by_cycles) AS projected_due_at,
            make_interval(secs => CAST(estimated_duration_hours * 3600 AS double precision)) AS duration
     FROM forecast
+    OFFSET 0
 ),
 inserted AS (
     INSERT INTO maintenance_tasks (

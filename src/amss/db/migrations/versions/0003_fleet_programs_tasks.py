@@ -166,8 +166,10 @@ def upgrade() -> None:
         -- the N-th calendar month after the point's month (23:59:59 UTC), whichever is first.
         CREATE FUNCTION amss_calendar_due(basis timestamptz, days integer, months integer)
             RETURNS timestamptz LANGUAGE sql IMMUTABLE AS $$
+            -- Computed on UTC wall time throughout: immutable (so the planner inlines it),
+            -- and a day is 24 hours whatever the server's time zone.
             SELECT LEAST(
-                basis + make_interval(days => days),
+                ((basis AT TIME ZONE 'UTC') + make_interval(days => days)) AT TIME ZONE 'UTC',
                 (date_trunc('month', (basis AT TIME ZONE 'UTC')) + make_interval(months => months + 1)
                     - interval '1 second') AT TIME ZONE 'UTC'
             )
