@@ -16,6 +16,7 @@ from amss import __version__
 from amss.audit.router import router as audit_router
 from amss.auth.router import router as auth_router
 from amss.auth.tokens import TokenSigner, signing_keys
+from amss.compliance.router import router as compliance_router
 from amss.config import Settings
 from amss.db.engine import Database
 from amss.fleet.router import router as fleet_router
@@ -29,6 +30,7 @@ from amss.kit.logging import get_logger
 from amss.kit.openapi import build_openapi
 from amss.kit.ratelimit import RateLimiter
 from amss.orgs.router import router as orgs_router
+from amss.parts.router import router as parts_router
 from amss.programs.router import router as programs_router
 from amss.tasks.router import router as tasks_router
 from amss.users.router import router as users_router
@@ -88,6 +90,8 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
         fleet_router,
         programs_router,
         tasks_router,
+        parts_router,
+        compliance_router,
         audit_router,
     ):
         app.include_router(router, prefix=API_PREFIX)

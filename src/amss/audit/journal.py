@@ -82,3 +82,9 @@ async def record(
     )
     for event in events:
         await append_event(uow.session, caller.org_id, event)
+
+
+async def append_events(uow: UnitOfWork, caller: Caller, events: Iterable[Event]) -> None:
+    """Events of derived state (stock levels, due status) that carry no audit row of their own."""
+    for event in events:
+        await append_event(uow.session, caller.org_id, event)

@@ -14,6 +14,7 @@ ROLES: tuple[Role, ...] = ("admin", "tenant_admin", "scheduler", "mechanic", "au
 EVERYONE: frozenset[Role] = frozenset(ROLES)
 ADMINS: frozenset[Role] = frozenset({"admin", "tenant_admin"})
 PLANNERS: frozenset[Role] = frozenset({"admin", "tenant_admin", "scheduler"})
+WORKERS: frozenset[Role] = frozenset({"admin", "tenant_admin", "scheduler", "mechanic"})
 
 # One entry per use case family; each service calls ``authorize`` once per use case.
 PERMISSIONS: dict[str, frozenset[Role]] = {
@@ -33,6 +34,15 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "programs.read": EVERYONE,
     "programs.write": PLANNERS,
     "tasks.read": EVERYONE,
+    "tasks.write": PLANNERS,
+    "tasks.transition": frozenset({"admin", "tenant_admin", "scheduler", "mechanic"}),
+    "tasks.cancel": PLANNERS,
+    "parts.read": EVERYONE,
+    "parts.write": WORKERS,
+    "reservations.write": WORKERS,
+    "compliance.read": EVERYONE,
+    "compliance.write": WORKERS,
+    "compliance.sign": frozenset({"admin", "mechanic"}),
 }
 
 
@@ -89,3 +99,8 @@ def check_user_management(
         return
     if target_role == "admin" or new_role == "admin":
         raise Forbidden("a tenant_admin cannot create, modify or delete admin users")
+
+
+def may_work_on(caller: Caller, assigned_mechanic_id: UUID | None) -> bool:
+    """Mechanics work on tasks assigned to them or to nobody; planners on any."""
+    return caller.role != "mechanic" or assigned_mechanic_id in (None, caller.user_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -244,6 +245,79 @@ maintenance_tasks = Table(
     Column("completed_cycles", Integer),
     Column("version", Integer),
     _uuid("created_by"),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("deleted_at"),
+)
+
+part_definitions = Table(
+    "part_definitions",
+    metadata,
+    _uuid("id", primary_key=True, server_default=FetchedValue()),
+    _uuid("org_id"),
+    Column("name", Text),
+    Column("part_number", Text),
+    Column("category", Text),
+    Column("min_stock", Integer),
+    Column("low_stock_alerted", Boolean),
+    Column("version", Integer),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("deleted_at"),
+)
+
+part_items = Table(
+    "part_items",
+    metadata,
+    _uuid("id", primary_key=True, server_default=FetchedValue()),
+    _uuid("org_id"),
+    _uuid("part_definition_id"),
+    Column("serial_number", Text),
+    Column("status", Text),
+    Column("expiry_date", Date),
+    Column("location", Text),
+    Column("version", Integer),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("deleted_at"),
+)
+
+part_reservations = Table(
+    "part_reservations",
+    metadata,
+    _uuid("id", primary_key=True, server_default=FetchedValue()),
+    _uuid("org_id"),
+    _uuid("task_id"),
+    _uuid("part_item_id"),
+    Column("state", Text),
+    Column("quantity", Integer),
+    _uuid("created_by"),
+    Column("version", Integer),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+
+program_parts = Table(
+    "program_parts",
+    metadata,
+    _uuid("org_id"),
+    _uuid("program_id", primary_key=True),
+    _uuid("part_definition_id", primary_key=True),
+    Column("quantity", Integer),
+)
+
+compliance_items = Table(
+    "compliance_items",
+    metadata,
+    _uuid("id", primary_key=True, server_default=FetchedValue()),
+    _uuid("org_id"),
+    _uuid("task_id"),
+    Column("description", Text),
+    Column("result", Text),
+    _uuid("sign_off_user_id"),
+    _ts("sign_off_time"),
+    _uuid("created_by"),
+    Column("version", Integer),
     _ts("created_at"),
     _ts("updated_at"),
     _ts("deleted_at"),

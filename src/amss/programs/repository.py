@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import text
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.engine import Row, RowMapping
 
 from amss.db.scoped import ScopedRepository
-from amss.db.tables import maintenance_programs
+from amss.db.tables import maintenance_programs, program_parts
 from amss.kit.pagination import Page
 
 # Whether program ``p`` applies to aircraft ``a``: never NULL, so it can be negated.
@@ -75,6 +75,38 @@ _RELIMIT = text(
 
 class ProgramRepository(ScopedRepository):
     table = maintenance_programs
+
+    async def required_parts(self, program_ids: list[UUID]) -> dict[UUID, list[dict[str, Any]]]:
+        """Required parts of several programs in one query."""
+        rows = await self.session.execute(
+            select(
+                program_parts.c.program_id,
+                program_parts.c.part_definition_id,
+                program_parts.c.quantity,
+            )
+            .where(
+                program_parts.c.org_id == self.org_id, program_parts.c.program_id.in_(program_ids)
+            )
+            .order_by(program_parts.c.program_id, program_parts.c.part_definition_id)
+        )
+        found: dict[UUID, list[dict[str, Any]]] = {program_id: [] for program_id in program_ids}
+        for row in rows:
+            found[row.program_id].append(
+                {"part_definition_id": row.part_definition_id, "quantity": row.quantity}
+            )
+        return found
+
+    async def set_required_parts(self, program_id: UUID, parts: list[dict[str, Any]]) -> None:
+        await self.session.execute(
+            delete(program_parts).where(
+                program_parts.c.org_id == self.org_id, program_parts.c.program_id == program_id
+            )
+        )
+        if parts:
+            await self.session.execute(
+                insert(program_parts),
+                [{"org_id": self.org_id, "program_id": program_id, **part} for part in parts],
+            )
 
     async def list_page(self, page: Page, filters: dict[str, Any]) -> tuple[list[RowMapping], int]:
         statement = self.select()

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy.engine import RowMapping
 
 from amss.auth.deps import ActingCallerDep, CallerDep, UowDep
+from amss.auth.rules import Caller
+from amss.db.uow import UnitOfWork
 from amss.kit.http import JSONRoute
 from amss.kit.openapi import error_responses
 from amss.kit.pagination import PageDep, set_total
@@ -30,17 +32,21 @@ READ_ERRORS = error_responses(401, 403, 404, 429)
 WRITE_ERRORS = error_responses(401, 403, 404, 409, 429)
 
 
-def to_program(row: RowMapping) -> Program:
-    kind, value = legacy_interval(row)
-    values: dict[str, Any] = dict(row)
+def to_program(values: dict[str, Any]) -> Program:
+    kind, value = legacy_interval(values)
     return Program.model_validate({**values, "interval_type": kind, "interval_value": value})
+
+
+async def programs_out(uow: UnitOfWork, caller: Caller, rows: list[RowMapping]) -> list[Program]:
+    return [to_program(values) for values in await service.with_required_parts(uow, caller, rows)]
 
 
 @router.post(
     "", status_code=201, response_model=Program, summary="Create a program", responses=WRITE_ERRORS
 )
 async def create_program(body: ProgramCreate, caller: CallerDep, uow: UowDep) -> Program:
-    return to_program(await service.create_program(uow, caller, body))
+    row = await service.create_program(uow, caller, body)
+    return (await programs_out(uow, caller.acting_in(body.org_id), [row]))[0]
 
 
 @router.get(
@@ -58,14 +64,16 @@ async def list_programs(
     filters = {"aircraft_id": aircraft_id, "aircraft_model": aircraft_model, "task_type": task_type}
     rows, total = await service.list_programs(uow, caller, page, filters)
     set_total(response, total)
-    return [to_program(row) for row in rows]
+    return await programs_out(uow, caller, rows)
 
 
 @router.get(
     "/{program_id}", response_model=Program, summary="Read a program", responses=READ_ERRORS
 )
 async def get_program(program_id: UUID, caller: ActingCallerDep, uow: UowDep) -> Program:
-    return to_program(await service.get_program(uow, caller, program_id))
+    return (await programs_out(uow, caller, [await service.get_program(uow, caller, program_id)]))[
+        0
+    ]
 
 
 @router.patch(
@@ -77,7 +85,8 @@ async def get_program(program_id: UUID, caller: ActingCallerDep, uow: UowDep) ->
 async def update_program(
     program_id: UUID, body: ProgramUpdate, caller: CallerDep, uow: UowDep
 ) -> Program:
-    return to_program(await service.update_program(uow, caller, program_id, body))
+    row = await service.update_program(uow, caller, program_id, body)
+    return (await programs_out(uow, caller.acting_in(body.org_id), [row]))[0]
 
 
 @router.delete(

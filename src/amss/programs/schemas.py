@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from amss.kit.types import Hours, UtcDateTime
+from amss.parts.schemas import RequiredPart
 
 TaskType = Literal["inspection", "repair", "overhaul"]
 IntervalType = Literal["flight_hours", "cycles", "calendar"]
@@ -71,6 +72,9 @@ class ProgramFields(BaseModel):
     )
     last_performed_hours: Annotated[Hours, Field(ge=0, le=999_999_999)] | None = None
     last_performed_cycles: int | None = Field(None, ge=0, le=2_000_000_000)
+    required_parts: list[RequiredPart] | None = Field(
+        None, max_length=100, description="parts that starting a task of this program reserves"
+    )
     org_id: UUID | None = Field(None, description="admin only: the organization")
 
     @model_validator(mode="before")
@@ -84,6 +88,10 @@ class ProgramFields(BaseModel):
     def _applicability(self) -> ProgramFields:
         if self.aircraft_id is not None and self.aircraft_model is not None:
             raise ValueError("give aircraft_id or aircraft_model, not both")
+        if self.required_parts is not None:
+            seen = [part.part_definition_id for part in self.required_parts]
+            if len(seen) != len(set(seen)):
+                raise ValueError("required_parts lists a part definition twice")
         if (
             self.interval_value is not None
             and self.interval_type == "cycles"
@@ -143,6 +151,7 @@ class Program(BaseModel):
     last_performed: datetime | None
     last_performed_hours: Hours | None
     last_performed_cycles: int | None
+    required_parts: list[RequiredPart]
     version: int
     created_at: datetime
     updated_at: datetime

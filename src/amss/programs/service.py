@@ -16,6 +16,7 @@ from amss.kit.errors import FieldProblem, NotFound, ValidationFailed
 from amss.kit.pagination import Page
 from amss.kit.timefmt import utcnow
 from amss.orgs.service import act_in
+from amss.parts.repository import DefinitionRepository
 from amss.programs.due_scan import scan_due_status
 from amss.programs.forecast import reproject
 from amss.programs.generator import generate
@@ -128,6 +129,28 @@ async def keep_tasks_in_step(
     return [task.id for task in generated]
 
 
+async def _set_required_parts(
+    uow: UnitOfWork, caller: Caller, program_id: UUID, parts: list[dict[str, Any]] | None
+) -> None:
+    if parts is None:
+        return
+    definitions = DefinitionRepository(uow.session, caller.org_id)
+    for part in parts:
+        if await definitions.get(part["part_definition_id"]) is None:
+            raise NotFound("part definition not found")
+    await ProgramRepository(uow.session, caller.org_id).set_required_parts(program_id, parts)
+
+
+async def with_required_parts(
+    uow: UnitOfWork, caller: Caller, rows: list[RowMapping]
+) -> list[dict[str, Any]]:
+    """Programs as dicts with their ``required_parts`` (one query for the whole page)."""
+    parts = await ProgramRepository(uow.session, caller.org_id).required_parts(
+        [row["id"] for row in rows]
+    )
+    return [{**dict(row), "required_parts": parts[row["id"]]} for row in rows]
+
+
 async def _check_aircraft(uow: UnitOfWork, caller: Caller, aircraft_id: UUID | None) -> None:
     if (
         aircraft_id is not None
@@ -142,13 +165,16 @@ async def create_program(uow: UnitOfWork, caller: Caller, data: ProgramCreate) -
     await _check_aircraft(uow, caller, data.aircraft_id)
     values = data.model_dump(include=set(STORED_FIELDS), exclude_none=True)
     row = await ProgramRepository(uow.session, caller.org_id).insert(**values)
+    parts = data.model_dump(mode="python")["required_parts"]
+    await _set_required_parts(uow, caller, row["id"], parts)
+    stored = {name: row[name] for name in STORED_FIELDS if row[name] is not None}
     await journal.record(
         uow,
         caller,
         entity_type="maintenance_program",
         entity_id=row["id"],
         action="create",
-        details={"new": {name: row[name] for name in STORED_FIELDS if row[name] is not None}},
+        details={"new": {**stored, "required_parts": parts or []}},
         entity_version=row["version"],
     )
     await keep_tasks_in_step(uow, caller, f"program {row['name']!r} created", program_id=row["id"])
@@ -205,9 +231,18 @@ async def update_program(
     if sent.get("aircraft_id") is not None:
         await _check_aircraft(uow, caller, sent["aircraft_id"])
     changes = journal.changes(current, merged, sent.keys())
+    parts_sent = "required_parts" in data.model_fields_set
+    if parts_sent:
+        parts = data.model_dump(mode="python")["required_parts"] or []
+        before = (await ProgramRepository(uow.session, caller.org_id).required_parts([program_id]))[
+            program_id
+        ]
+        await _set_required_parts(uow, caller, program_id, parts)
+        if journal.changes({"required_parts": before}, {"required_parts": parts}):
+            changes["required_parts"] = {"old": before, "new": parts}
     if not changes:
         return current
-    row = await repo.update(program_id, **{name: sent[name] for name in changes})
+    row = await repo.update(program_id, **{name: sent[name] for name in changes if name in sent})
     assert row is not None
     await journal.record(
         uow,

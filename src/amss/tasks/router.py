@@ -1,4 +1,4 @@
-"""``/api/v1/maintenance-tasks``: tasks with their due answer."""
+"""``/api/v1/maintenance-tasks``: tasks with their due answer, and the state machine."""
 
 from __future__ import annotations
 
@@ -7,17 +7,56 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from amss.auth.deps import ActingCallerDep, UowDep
+from amss.auth.deps import ActingCallerDep, CallerDep, UowDep
+from amss.auth.rules import Caller
+from amss.compliance.schemas import ComplianceItem
+from amss.db.uow import UnitOfWork
 from amss.kit.http import JSONRoute
 from amss.kit.openapi import error_responses
 from amss.kit.pagination import PageDep, set_total
 from amss.kit.timefmt import utcnow
+from amss.parts.schemas import Reservation
 from amss.tasks import service
-from amss.tasks.schemas import DueStatus, Task, TaskState, TaskType, to_task
+from amss.tasks.schemas import (
+    DueStatus,
+    Task,
+    TaskCreate,
+    TaskDetail,
+    TaskState,
+    TaskTransition,
+    TaskType,
+    TaskUpdate,
+    to_task,
+)
 
 router = APIRouter(prefix="/maintenance-tasks", tags=["maintenance tasks"], route_class=JSONRoute)
 
 READ_ERRORS = error_responses(401, 403, 404, 429)
+WRITE_ERRORS = error_responses(401, 403, 404, 409, 429)
+
+
+async def detail(uow: UnitOfWork, caller: Caller, task_id: UUID) -> TaskDetail:
+    found = await service.get_task(uow, caller, task_id)
+    task = to_task(found["task"], utcnow())
+    return TaskDetail(
+        **task.model_dump(),
+        reservations=[Reservation.model_validate(dict(r)) for r in found["reservations"]],
+        compliance_items=[
+            ComplianceItem.model_validate(dict(c)) for c in found["compliance_items"]
+        ],
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=TaskDetail,
+    summary="Create a manual task (repair, overhaul, inspection)",
+    responses=WRITE_ERRORS,
+)
+async def create_task(body: TaskCreate, caller: CallerDep, uow: UowDep) -> TaskDetail:
+    task_id = await service.create_task(uow, caller, body)
+    return await detail(uow, caller.acting_in(body.org_id), task_id)
 
 
 @router.get(
@@ -52,6 +91,49 @@ async def list_tasks(
     return [to_task(row, now) for row in rows]
 
 
-@router.get("/{task_id}", response_model=Task, summary="Read a task", responses=READ_ERRORS)
-async def get_task(task_id: UUID, caller: ActingCallerDep, uow: UowDep) -> Task:
-    return to_task(await service.get_task(uow, caller, task_id), utcnow())
+@router.get(
+    "/{task_id}",
+    response_model=TaskDetail,
+    summary="Read a task with its reservations and compliance items",
+    responses=READ_ERRORS,
+)
+async def get_task(task_id: UUID, caller: ActingCallerDep, uow: UowDep) -> TaskDetail:
+    return await detail(uow, caller, task_id)
+
+
+@router.patch(
+    "/{task_id}",
+    response_model=TaskDetail,
+    summary="Change a task's planning fields",
+    responses=WRITE_ERRORS,
+)
+async def update_task(
+    task_id: UUID, body: TaskUpdate, caller: CallerDep, uow: UowDep
+) -> TaskDetail:
+    await service.update_task(uow, caller, task_id, body)
+    return await detail(uow, caller.acting_in(body.org_id), task_id)
+
+
+@router.delete(
+    "/{task_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete a scheduled manual task (releases its reservations)",
+    responses=WRITE_ERRORS,
+)
+async def delete_task(task_id: UUID, caller: ActingCallerDep, uow: UowDep) -> Response:
+    await service.delete_task(uow, caller, task_id)
+    return Response(status_code=204)
+
+
+@router.patch(
+    "/{task_id}/state",
+    response_model=TaskDetail,
+    summary="Start, complete or cancel a task (SPEC §6.5)",
+    responses=WRITE_ERRORS,
+)
+async def transition(
+    task_id: UUID, body: TaskTransition, caller: CallerDep, uow: UowDep
+) -> TaskDetail:
+    await service.transition(uow, caller, task_id, body)
+    return await detail(uow, caller.acting_in(body.org_id), task_id)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy.engine import RowMapping
 
-from amss.kit.types import Hours
+from amss.compliance.schemas import ComplianceItem
+from amss.kit.types import Hours, UtcDateTime
+from amss.parts.schemas import Reservation
 from amss.programs import rules
 
 TaskState = Literal["scheduled", "in_progress", "completed", "cancelled"]
@@ -62,6 +64,73 @@ class Task(DueAnswer):
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+class TaskDetail(Task):
+    reservations: list[Reservation]
+    compliance_items: list[ComplianceItem]
+
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Notes = Annotated[str, StringConstraints(max_length=10_000)]
+
+
+class TaskCreate(BaseModel):
+    """A manual task: a repair, an overhaul, an inspection outside any program."""
+
+    model_config = ConfigDict(extra="forbid")
+    aircraft_id: UUID
+    type: TaskType = "repair"
+    title: Title
+    start_time: UtcDateTime | None = None
+    end_time: UtcDateTime | None = None
+    due_at: UtcDateTime | None = None
+    due_hours: Annotated[Hours, Field(ge=0, le=1_000_000)] | None = None
+    due_cycles: int | None = Field(None, ge=0, le=10_000_000)
+    assigned_mechanic_id: UUID | None = None
+    notes: Notes | None = None
+    org_id: UUID | None = Field(None, description="admin only: the organization")
+
+    @model_validator(mode="after")
+    def _window(self) -> TaskCreate:
+        if self.start_time and self.end_time and self.end_time < self.start_time:
+            raise ValueError("end_time is before start_time")
+        return self
+
+
+class TaskUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: Title | None = None
+    type: TaskType | None = None
+    start_time: UtcDateTime | None = None
+    end_time: UtcDateTime | None = None
+    due_at: UtcDateTime | None = None
+    due_hours: Annotated[Hours, Field(ge=0, le=1_000_000)] | None = None
+    due_cycles: int | None = Field(None, ge=0, le=10_000_000)
+    assigned_mechanic_id: UUID | None = None
+    notes: Notes | None = None
+    version: int | None = Field(
+        None, ge=1, description="optimistic concurrency: the version you read"
+    )
+    org_id: UUID | None = Field(None, description="admin only: the organization")
+
+
+class TaskTransition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    new_state: TaskState
+    version: int | None = Field(
+        None, ge=1, description="optimistic concurrency: the version you read"
+    )
+    notes: Notes | None = Field(
+        None, description="required to complete (work done) and to cancel (reason)"
+    )
+    parts_used: list[UUID] | None = Field(
+        None, max_length=1000, description="reserved items used by the work"
+    )
+    completed_hours: Annotated[Hours, Field(ge=0, le=1_000_000)] | None = None
+    completed_cycles: int | None = Field(None, ge=0, le=10_000_000)
+    allow_early_completion: bool = False
+    org_id: UUID | None = Field(None, description="admin only: the organization")
 
 
 class DueListItem(DueAnswer):

@@ -1,0 +1,1 @@
+"""Parts: definitions, serialized items, and their reservations for tasks."""

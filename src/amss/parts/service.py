@@ -1,0 +1,466 @@
+"""Use cases of parts: definitions, items, reservations, and the stock rules (SPEC §6.7)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.engine import RowMapping
+
+from amss.audit import journal
+from amss.auth.rules import Caller, authorize, may_work_on
+from amss.db.tables import maintenance_tasks
+from amss.db.uow import UnitOfWork
+from amss.events.outbox import Event
+from amss.kit.errors import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
+from amss.kit.pagination import Page
+from amss.kit.timefmt import utcnow
+from amss.orgs.service import act_in
+from amss.parts.repository import DefinitionRepository, ItemRepository, ReservationRepository
+from amss.parts.schemas import DefinitionCreate, DefinitionUpdate, ItemCreate, ItemUpdate
+
+OPEN_TASK_STATES = ("scheduled", "in_progress")
+DEFINITION_FIELDS = ("name", "part_number", "category", "min_stock")
+ITEM_FIELDS = ("part_definition_id", "serial_number", "status", "expiry_date", "location")
+
+
+def _field(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(f"{field}: {message}", details=[FieldProblem(field, message)])
+
+
+# --- stock --------------------------------------------------------------------------------
+
+
+async def check_low_stock(uow: UnitOfWork, caller: Caller, definition_ids: Iterable[UUID]) -> None:
+    """One ``part_low_stock`` per crossing below ``min_stock`` (again only after recovery)."""
+    now = utcnow()
+    crossings = await DefinitionRepository(uow.session, caller.org_id).low_stock_crossings(
+        sorted(set(definition_ids)), now.date()
+    )
+    for row in crossings:
+        await journal.append_events(
+            uow,
+            caller,
+            [
+                Event(
+                    type="part_low_stock",
+                    aggregate_type="part_definition",
+                    aggregate_id=row.id,
+                    data={
+                        "part_definition_id": row.id,
+                        "name": row.name,
+                        "part_number": row.part_number,
+                        "min_stock": row.min_stock,
+                        "available": row.available,
+                    },
+                    dedupe_key=f"part_low_stock:{row.id}:{now.isoformat()}",
+                )
+            ],
+        )
+
+
+# --- definitions ----------------------------------------------------------------------------
+
+
+async def _definition(uow: UnitOfWork, caller: Caller, definition_id: UUID) -> RowMapping:
+    row = await DefinitionRepository(uow.session, caller.org_id).get(definition_id)
+    if row is None:
+        raise NotFound("part definition not found")
+    return row
+
+
+async def create_definition(uow: UnitOfWork, caller: Caller, data: DefinitionCreate) -> RowMapping:
+    caller = await act_in(uow, caller, data.org_id)
+    authorize(caller, "parts.write")
+    repo = DefinitionRepository(uow.session, caller.org_id)
+    if await repo.name_taken(data.name):
+        raise Conflict(f"a part definition named {data.name!r} already exists")
+    row = await repo.insert(**data.model_dump(include=set(DEFINITION_FIELDS)))
+    await journal.record(
+        uow,
+        caller,
+        entity_type="part_definition",
+        entity_id=row["id"],
+        action="create",
+        details={"new": {name: row[name] for name in DEFINITION_FIELDS}},
+        entity_version=row["version"],
+    )
+    await check_low_stock(uow, caller, [row["id"]])
+    await uow.commit()
+    return await _definition(uow, caller, row["id"])
+
+
+async def list_definitions(
+    uow: UnitOfWork, caller: Caller, page: Page, filters: dict[str, Any]
+) -> tuple[list[RowMapping], int]:
+    authorize(caller, "parts.read")
+    return await DefinitionRepository(uow.session, caller.org_id).list_page(page, filters)
+
+
+async def get_definition(uow: UnitOfWork, caller: Caller, definition_id: UUID) -> RowMapping:
+    authorize(caller, "parts.read")
+    return await _definition(uow, caller, definition_id)
+
+
+async def update_definition(
+    uow: UnitOfWork, caller: Caller, definition_id: UUID, data: DefinitionUpdate
+) -> RowMapping:
+    caller = await act_in(uow, caller, data.org_id)
+    repo = DefinitionRepository(uow.session, caller.org_id)
+    current = await repo.get(definition_id, for_update=True)
+    if current is None:
+        raise NotFound("part definition not found")
+    authorize(caller, "parts.write")
+    sent = data.model_dump(include=set(DEFINITION_FIELDS), exclude_unset=True)
+    for name in ("name", "min_stock"):
+        if name in sent and sent[name] is None:
+            raise _field(name, "cannot be null")
+    if "name" in sent and await repo.name_taken(sent["name"], except_id=definition_id):
+        raise Conflict(f"a part definition named {sent['name']!r} already exists")
+    changes = journal.changes(current, {**dict(current), **sent}, sent.keys())
+    if changes:
+        row = await repo.update(definition_id, **{name: sent[name] for name in changes})
+        assert row is not None
+        await journal.record(
+            uow,
+            caller,
+            entity_type="part_definition",
+            entity_id=definition_id,
+            action="update",
+            details={"changes": changes},
+            entity_version=row["version"],
+        )
+        if "min_stock" in changes:
+            await check_low_stock(uow, caller, [definition_id])
+        await uow.commit()
+    return await _definition(uow, caller, definition_id)
+
+
+async def delete_definition(uow: UnitOfWork, caller: Caller, definition_id: UUID) -> None:
+    repo = DefinitionRepository(uow.session, caller.org_id)
+    current = await repo.get(definition_id, for_update=True)
+    if current is None:
+        raise NotFound("part definition not found")
+    authorize(caller, "parts.write")
+    if await repo.has_live_items(definition_id):
+        raise Conflict(f"part definition {current['name']!r} still has items in stock")
+    row = await repo.soft_delete(definition_id)
+    assert row is not None
+    await journal.record(
+        uow,
+        caller,
+        entity_type="part_definition",
+        entity_id=definition_id,
+        action="delete",
+        details={"old": {"name": current["name"]}},
+        entity_version=row["version"],
+    )
+    await uow.commit()
+
+
+# --- items --------------------------------------------------------------------------------
+
+
+async def _item(uow: UnitOfWork, caller: Caller, item_id: UUID) -> RowMapping:
+    row = await ItemRepository(uow.session, caller.org_id).get(item_id)
+    if row is None:
+        raise NotFound("part item not found")
+    return row
+
+
+async def create_item(uow: UnitOfWork, caller: Caller, data: ItemCreate) -> RowMapping:
+    caller = await act_in(uow, caller, data.org_id)
+    authorize(caller, "parts.write")
+    await _definition(uow, caller, data.part_definition_id)
+    if data.expiry_date is not None and data.expiry_date < utcnow().date():
+        raise _field("expiry_date", f"{data.expiry_date} is in the past")
+    repo = ItemRepository(uow.session, caller.org_id)
+    if await repo.serial_taken(data.serial_number):
+        raise Conflict(f"a part item with serial number {data.serial_number} already exists")
+    row = await repo.insert(**data.model_dump(include=set(ITEM_FIELDS)))
+    await journal.record(
+        uow,
+        caller,
+        entity_type="part_item",
+        entity_id=row["id"],
+        action="create",
+        details={"new": {name: row[name] for name in ITEM_FIELDS}},
+        entity_version=row["version"],
+    )
+    await check_low_stock(uow, caller, [data.part_definition_id])
+    await uow.commit()
+    return await _item(uow, caller, row["id"])
+
+
+async def list_items(
+    uow: UnitOfWork, caller: Caller, page: Page, filters: dict[str, Any]
+) -> tuple[list[RowMapping], int]:
+    authorize(caller, "parts.read")
+    return await ItemRepository(uow.session, caller.org_id).list_page(page, filters)
+
+
+async def get_item(uow: UnitOfWork, caller: Caller, item_id: UUID) -> RowMapping:
+    authorize(caller, "parts.read")
+    return await _item(uow, caller, item_id)
+
+
+async def update_item(
+    uow: UnitOfWork, caller: Caller, item_id: UUID, data: ItemUpdate
+) -> RowMapping:
+    caller = await act_in(uow, caller, data.org_id)
+    repo = ItemRepository(uow.session, caller.org_id)
+    current = await repo.lock(item_id)
+    if current is None:
+        raise NotFound("part item not found")
+    authorize(caller, "parts.write")
+    sent = data.model_dump(include=set(ITEM_FIELDS), exclude_unset=True)
+    for name in ("serial_number", "status"):
+        if name in sent and sent[name] is None:
+            raise _field(name, "cannot be null")
+    if current["status"] == "used" and sent:
+        raise Conflict(f"part item {current['serial_number']} is used; its record is final")
+    if sent.get("status") == "disposed" and current["reserved"]:
+        raise Conflict(
+            f"part item {current['serial_number']} is reserved for a task; release it first"
+        )
+    if (
+        sent.get("expiry_date") is not None
+        and sent["expiry_date"] < utcnow().date()
+        and current["status"] == "in_stock"
+    ):
+        raise _field("expiry_date", f"{sent['expiry_date']} is in the past")
+    if "serial_number" in sent and await repo.serial_taken(
+        sent["serial_number"], except_id=item_id
+    ):
+        raise Conflict(f"a part item with serial number {sent['serial_number']} already exists")
+    changes = journal.changes(current, {**dict(current), **sent}, sent.keys())
+    if changes:
+        row = await repo.update(item_id, **{name: sent[name] for name in changes})
+        assert row is not None
+        await journal.record(
+            uow,
+            caller,
+            entity_type="part_item",
+            entity_id=item_id,
+            action="update",
+            details={"changes": changes},
+            entity_version=row["version"],
+        )
+        await check_low_stock(uow, caller, [current["part_definition_id"]])
+        await uow.commit()
+    return await _item(uow, caller, item_id)
+
+
+async def delete_item(uow: UnitOfWork, caller: Caller, item_id: UUID) -> None:
+    repo = ItemRepository(uow.session, caller.org_id)
+    current = await repo.lock(item_id)
+    if current is None:
+        raise NotFound("part item not found")
+    authorize(caller, "parts.write")
+    if current["reserved"]:
+        raise Conflict(
+            f"part item {current['serial_number']} is reserved for a task; release it first"
+        )
+    row = await repo.soft_delete(item_id)
+    assert row is not None
+    await journal.record(
+        uow,
+        caller,
+        entity_type="part_item",
+        entity_id=item_id,
+        action="delete",
+        details={"old": {"serial_number": current["serial_number"], "status": current["status"]}},
+        entity_version=row["version"],
+    )
+    await check_low_stock(uow, caller, [current["part_definition_id"]])
+    await uow.commit()
+
+
+# --- reservations -------------------------------------------------------------------------
+
+
+def _reservation_event(kind: str, reservation: RowMapping, task: RowMapping) -> Event:
+    return Event(
+        type=kind,
+        aggregate_type="part_reservation",
+        aggregate_id=reservation["id"],
+        data={
+            "reservation_id": reservation["id"],
+            "task_id": task["id"],
+            "aircraft_id": task["aircraft_id"],
+            "part_item_id": reservation["part_item_id"],
+            "serial_number": reservation["serial_number"],
+            "part_definition_id": reservation["part_definition_id"],
+            "state": reservation["state"],
+        },
+        dedupe_key=f"{kind}:{reservation['id']}",
+    )
+
+
+async def reserve(uow: UnitOfWork, caller: Caller, task: RowMapping, item_id: UUID) -> RowMapping:
+    """Reserve one item for a task: in stock, unexpired, not reserved (the index decides races)."""
+    if task["state"] not in OPEN_TASK_STATES:
+        raise Conflict(
+            f"task {task['title']!r} is {task['state']}; parts are reserved for open tasks only"
+        )
+    item = await ItemRepository(uow.session, caller.org_id).lock(item_id)
+    if item is None:
+        raise NotFound("part item not found")
+    if item["status"] != "in_stock":
+        raise Conflict(f"part item {item['serial_number']} is {item['status']}, not in stock")
+    if item["expiry_date"] is not None and item["expiry_date"] < utcnow().date():
+        raise Conflict(f"part item {item['serial_number']} expired on {item['expiry_date']}")
+    if item["reserved"]:
+        raise Conflict(f"part item {item['serial_number']} is already reserved")
+    reservation = await ReservationRepository(uow.session, caller.org_id).create(
+        task["id"], item_id, caller.user_id
+    )
+    await journal.record(
+        uow,
+        caller,
+        entity_type="part_reservation",
+        entity_id=reservation["id"],
+        action="create",
+        details={
+            "new": {
+                "task_id": task["id"],
+                "part_item_id": item_id,
+                "serial_number": item["serial_number"],
+            }
+        },
+        entity_version=reservation["version"],
+        events=[_reservation_event("part_reserved", reservation, task)],
+    )
+    return reservation
+
+
+async def reserve_required_parts(
+    uow: UnitOfWork, caller: Caller, task: RowMapping
+) -> list[RowMapping]:
+    """All of the program's required parts, earliest expiry first, or nothing (409 naming
+    every shortage)."""
+    if task["program_id"] is None:
+        return []
+    definitions = DefinitionRepository(uow.session, caller.org_id)
+    items = ItemRepository(uow.session, caller.org_id)
+    today = utcnow().date()
+    picked: list[UUID] = []
+    shortages: list[str] = []
+    for need in await definitions.required_for_program(task["program_id"]):
+        found = await items.pick_available(need["part_definition_id"], need["quantity"], today)
+        if len(found) < need["quantity"]:
+            shortages.append(f"{need['name']}: need {need['quantity']}, {len(found)} available")
+        picked.extend(found)
+    if shortages:
+        raise Conflict("required parts are short: " + "; ".join(shortages))
+    reservations = [await reserve(uow, caller, task, item_id) for item_id in picked]
+    await check_low_stock(uow, caller, {r["part_definition_id"] for r in reservations})
+    return reservations
+
+
+async def settle(
+    uow: UnitOfWork, caller: Caller, task: RowMapping, reservation: RowMapping, new_state: str
+) -> RowMapping:
+    """``reserved → used`` (the item becomes used) or ``reserved → released``."""
+    if reservation["state"] != "reserved":
+        raise Conflict(
+            f"reservation of part item {reservation['serial_number']} is already "
+            f"{reservation['state']}"
+        )
+    row = await ReservationRepository(uow.session, caller.org_id).update(
+        reservation["id"], state=new_state
+    )
+    assert row is not None
+    settled = {**dict(reservation), **dict(row)}
+    details: dict[str, Any] = {
+        "changes": {"state": {"old": "reserved", "new": new_state}},
+        "task_id": task["id"],
+    }
+    if new_state == "used":
+        item = await ItemRepository(uow.session, caller.org_id).update(
+            reservation["part_item_id"], status="used"
+        )
+        assert item is not None
+        details["part_item"] = {
+            "id": item["id"],
+            "serial_number": item["serial_number"],
+            "status": "used",
+        }
+    await journal.record(
+        uow,
+        caller,
+        entity_type="part_reservation",
+        entity_id=reservation["id"],
+        action="state_change",
+        details=details,
+        entity_version=row["version"],
+        events=[_reservation_event(f"part_{new_state}", settled, task)],  # type: ignore[arg-type]
+    )
+    return row
+
+
+async def release_all(uow: UnitOfWork, caller: Caller, task: RowMapping) -> None:
+    reservations = await ReservationRepository(uow.session, caller.org_id).of_task(
+        task["id"], active_only=True, for_update=True
+    )
+    for reservation in reservations:
+        await settle(uow, caller, task, reservation, "released")
+    await check_low_stock(uow, caller, {r["part_definition_id"] for r in reservations})
+
+
+async def _task_for_parts(uow: UnitOfWork, caller: Caller, task_id: UUID) -> RowMapping:
+    from amss.db.scoped import fetch_first
+
+    row = await fetch_first(
+        uow.session,
+        maintenance_tasks.select()
+        .where(
+            maintenance_tasks.c.org_id == caller.org_id,
+            maintenance_tasks.c.id == task_id,
+            maintenance_tasks.c.deleted_at.is_(None),
+        )
+        .with_for_update(),
+    )
+    if row is None:
+        raise NotFound("maintenance task not found")
+    if not may_work_on(caller, row["assigned_mechanic_id"]):
+        raise Forbidden("mechanics reserve parts for their own or unassigned tasks only")
+    return row
+
+
+async def create_reservation(
+    uow: UnitOfWork, caller: Caller, task_id: UUID, item_id: UUID, org_id: UUID | None
+) -> RowMapping:
+    caller = await act_in(uow, caller, org_id)
+    authorize(caller, "reservations.write")
+    task = await _task_for_parts(uow, caller, task_id)
+    reservation = await reserve(uow, caller, task, item_id)
+    await check_low_stock(uow, caller, [reservation["part_definition_id"]])
+    await uow.commit()
+    return reservation
+
+
+async def transition_reservation(
+    uow: UnitOfWork, caller: Caller, reservation_id: UUID, new_state: str, org_id: UUID | None
+) -> RowMapping:
+    caller = await act_in(uow, caller, org_id)
+    repo = ReservationRepository(uow.session, caller.org_id)
+    reservation = await repo.get(reservation_id, for_update=True)
+    if reservation is None:
+        raise NotFound("part reservation not found")
+    authorize(caller, "reservations.write")
+    task = await _task_for_parts(uow, caller, reservation["task_id"])
+    await settle(uow, caller, task, reservation, new_state)
+    await check_low_stock(uow, caller, [reservation["part_definition_id"]])
+    await uow.commit()
+    updated = await repo.get(reservation_id)
+    assert updated is not None
+    return updated
+
+
+async def list_reservations(
+    uow: UnitOfWork, caller: Caller, page: Page, filters: dict[str, Any]
+) -> tuple[list[RowMapping], int]:
+    authorize(caller, "parts.read")
+    return await ReservationRepository(uow.session, caller.org_id).list_page(page, filters)
