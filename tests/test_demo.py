@@ -94,3 +94,49 @@ async def test_the_demo_fleet_has_a_living_due_list(
         )
     ).scalar_one()
     assert rates == 12
+
+
+async def test_the_demo_has_stock_and_work_in_progress(
+    db: Database, connection: AsyncConnection
+) -> None:
+    result = await seed_demo(db)
+    low = (
+        (
+            await connection.execute(
+                text("SELECT name FROM part_definitions WHERE org_id = :o AND low_stock_alerted"),
+                {"o": result.org_id},
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert low == ["Spark plug"]
+    task = (
+        await connection.execute(
+            text(
+                "SELECT t.id, a.tail_number, a.status FROM maintenance_tasks t"
+                " JOIN aircraft a ON a.id = t.aircraft_id"
+                " WHERE t.org_id = :o AND t.state = 'in_progress'"
+            ),
+            {"o": result.org_id},
+        )
+    ).one()
+    assert (task.tail_number, task.status) == ("N172DC", "maintenance")
+    reserved = await connection.scalar(
+        text("SELECT count(*) FROM part_reservations WHERE task_id = :t AND state = 'reserved'"),
+        {"t": task.id},
+    )
+    assert reserved == 11  # 1 oil filter, 4 spark plugs, 6 quarts of oil
+    signed = (
+        (
+            await connection.execute(
+                text(
+                    "SELECT sign_off_time IS NOT NULL FROM compliance_items WHERE task_id = :t ORDER BY created_at"
+                ),
+                {"t": task.id},
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert signed == [True, False]

@@ -13,14 +13,20 @@ from sqlalchemy import select, text
 from amss.audit import journal
 from amss.auth.passwords import hash_password
 from amss.auth.rules import Caller, Role
+from amss.compliance import service as compliance_service
+from amss.compliance.schemas import ComplianceCreate, SignOff
 from amss.db.engine import Database
-from amss.db.tables import aircraft, organizations, users
+from amss.db.tables import aircraft, maintenance_programs, maintenance_tasks, organizations, users
 from amss.db.uow import UnitOfWork
 from amss.fleet.repository import AircraftRepository
 from amss.kit.timefmt import utcnow
 from amss.orgs.repository import OrganizationRepository
+from amss.parts.repository import DefinitionRepository, ItemRepository
+from amss.parts.service import check_low_stock
 from amss.programs.repository import ProgramRepository
 from amss.programs.service import keep_tasks_in_step
+from amss.tasks import service as task_service
+from amss.tasks.schemas import TaskTransition
 from amss.users.repository import UserRepository
 
 DEMO_ORGANIZATION = "Demo Airline"
@@ -198,8 +204,138 @@ async def _seed_fleet(uow: UnitOfWork, system: Caller) -> int:
             details={"new": {"name": program["name"]}, "source": "seed"},
             entity_version=program["version"],
         )
+    await _seed_parts(uow, system)
     await keep_tasks_in_step(uow, system, "demo data loaded")
     return len(ids)
+
+
+# (name, part number, category, min stock, [(serial, days to expiry or None)])
+DEMO_PARTS: tuple[tuple[str, str, str, int, list[tuple[str, int | None]]], ...] = (
+    (
+        "Oil filter",
+        "CH48110-1",
+        "engine",
+        4,
+        [
+            ("OF-1001", 400),
+            ("OF-1002", 120),
+            ("OF-1003", 700),
+            ("OF-1004", None),
+            ("OF-1005", 900),
+            ("OF-1006", 60),
+        ],
+    ),
+    ("Spark plug", "REM38E", "ignition", 8, [(f"SP-20{n:02d}", None) for n in range(1, 8)]),
+    (
+        "Brake lining",
+        "66-105",
+        "landing gear",
+        2,
+        [("BL-301", None), ("BL-302", None), ("BL-303", None)],
+    ),
+    (
+        "Engine oil 1 qt",
+        "AS-W100PLUS",
+        "consumable",
+        12,
+        [(f"OIL-{n:03d}", 540) for n in range(1, 19)],
+    ),
+)
+
+
+async def _seed_parts(uow: UnitOfWork, system: Caller) -> None:
+    """Stock with one definition already below its minimum; the 100-hour needs parts."""
+    session = uow.session
+    today = utcnow().date()
+    definitions = DefinitionRepository(session, system.org_id)
+    items = ItemRepository(session, system.org_id)
+    by_name = {}
+    for name, number, category, min_stock, serials in DEMO_PARTS:
+        definition = await definitions.insert(
+            name=name, part_number=number, category=category, min_stock=min_stock
+        )
+        by_name[name] = definition["id"]
+        for serial, days in serials:
+            await items.insert(
+                part_definition_id=definition["id"],
+                serial_number=serial,
+                expiry_date=today + timedelta(days=days) if days is not None else None,
+                location="Main stores, bin " + number[:4],
+            )
+        await journal.record(
+            uow,
+            system,
+            entity_type="part_definition",
+            entity_id=definition["id"],
+            action="create",
+            details={"new": {"name": name, "items": len(serials)}, "source": "seed"},
+            entity_version=definition["version"],
+        )
+    hundred_hour = await session.scalar(
+        select(maintenance_programs.c.id).where(
+            maintenance_programs.c.org_id == system.org_id,
+            maintenance_programs.c.name == "100-hour inspection",
+        )
+    )
+    assert hundred_hour is not None
+    await ProgramRepository(session, system.org_id).set_required_parts(
+        hundred_hour,
+        [
+            {"part_definition_id": by_name["Oil filter"], "quantity": 1},
+            {"part_definition_id": by_name["Spark plug"], "quantity": 4},
+            {"part_definition_id": by_name["Engine oil 1 qt"], "quantity": 6},
+        ],
+    )
+    await check_low_stock(uow, system, by_name.values())
+
+
+async def _seed_work_in_progress(database: Database, org_id: UUID) -> None:
+    """The mechanic has started N172DC's 100-hour inspection and signed its first step."""
+    async with UnitOfWork(database.session_factory) as uow:
+        mechanic = (
+            await uow.session.execute(
+                select(users.c.id).where(
+                    users.c.org_id == org_id, users.c.email == "mechanic@demo.local"
+                )
+            )
+        ).scalar_one()
+        task_id = (
+            await uow.session.execute(
+                select(maintenance_tasks.c.id)
+                .join(aircraft, aircraft.c.id == maintenance_tasks.c.aircraft_id)
+                .join(
+                    maintenance_programs,
+                    maintenance_programs.c.id == maintenance_tasks.c.program_id,
+                )
+                .where(
+                    aircraft.c.org_id == org_id,
+                    aircraft.c.tail_number == "N172DC",
+                    maintenance_programs.c.name == "100-hour inspection",
+                    maintenance_tasks.c.state == "scheduled",
+                )
+            )
+        ).scalar_one()
+    caller = Caller(user_id=mechanic, org_id=org_id, home_org_id=org_id, role="mechanic")
+    async with UnitOfWork(database.session_factory) as uow:
+        await task_service.transition(uow, caller, task_id, TaskTransition(new_state="in_progress"))
+    async with UnitOfWork(database.session_factory) as uow:
+        item = await compliance_service.create_item(
+            uow,
+            caller,
+            ComplianceCreate(
+                task_id=task_id, description="Engine compression check: all cylinders above 70/80"
+            ),
+        )
+    async with UnitOfWork(database.session_factory) as uow:
+        await compliance_service.sign_off(uow, caller, item["id"], SignOff(result="pass"))
+    async with UnitOfWork(database.session_factory) as uow:
+        await compliance_service.create_item(
+            uow,
+            caller,
+            ComplianceCreate(
+                task_id=task_id, description="Flight control cable tension and safetying"
+            ),
+        )
 
 
 async def seed_demo(database: Database) -> SeedResult:
@@ -258,6 +394,8 @@ async def seed_demo(database: Database) -> SeedResult:
             created += 1
         fleet_size = await _seed_fleet(uow, system)
         await uow.commit()
+    if fleet_size:
+        await _seed_work_in_progress(database, org_id)
     return SeedResult(
         org_id=org_id,
         created_organization=created_org,
