@@ -131,7 +131,8 @@ async def test_the_demo_has_stock_and_work_in_progress(
         (
             await connection.execute(
                 text(
-                    "SELECT sign_off_time IS NOT NULL FROM compliance_items WHERE task_id = :t ORDER BY created_at"
+                    "SELECT sign_off_time IS NOT NULL FROM compliance_items"
+                    " WHERE task_id = :t ORDER BY created_at"
                 ),
                 {"t": task.id},
             )
