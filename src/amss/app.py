@@ -40,11 +40,12 @@ API_PREFIX = "/api/v1"
 _log = get_logger(__name__)
 
 
-def create_app(settings: Settings, database: Database) -> FastAPI:
+def create_app(settings: Settings, database: Database, *, api: bool = True) -> FastAPI:
     """Build the REST application around an already connected database.
 
     The caller owns the database (and the embedded server behind it); the app owns the
-    Redis client it opens for readiness checks.
+    Redis client it opens for readiness checks. ``api=False`` gives the worker's listener:
+    ``/health``, ``/ready`` and ``/metrics`` only.
     """
 
     @asynccontextmanager
@@ -84,15 +85,19 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     for router in (
-        auth_router,
-        orgs_router,
-        users_router,
-        fleet_router,
-        programs_router,
-        tasks_router,
-        parts_router,
-        compliance_router,
-        audit_router,
+        ()
+        if not api
+        else (
+            auth_router,
+            orgs_router,
+            users_router,
+            fleet_router,
+            programs_router,
+            tasks_router,
+            parts_router,
+            compliance_router,
+            audit_router,
+        )
     ):
         app.include_router(router, prefix=API_PREFIX)
     if settings.prometheus_enabled:

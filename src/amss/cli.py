@@ -1,4 +1,4 @@
-"""The ``amss`` command line: serve | server | migrate | seed | keys | audit."""
+"""The ``amss`` command line: serve | server | worker | migrate | seed | keys | audit."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import signal
 import sys
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -71,50 +71,88 @@ def _seed(url: str) -> None:
     typer.echo(f"demo logins: {logins} — password {DEMO_PASSWORD}")
 
 
-def _run_http(settings: Settings, url: str) -> None:
-    from amss.app import create_app
-
-    host, port = settings.http_listen
-    database = Database.connect(url)
-    app = create_app(settings, database)
-    shown = "localhost" if host in ("0.0.0.0", "::") else host
-    typer.echo(
-        "\n".join(
-            [
-                "",
-                f"  AMSS {settings.app_env} server",
-                f"  API         http://{shown}:{port}/api/v1",
-                f"  Swagger UI  http://{shown}:{port}/docs",
-                f"  OpenAPI     http://{shown}:{port}/openapi.yaml",
-                f"  Health      http://{shown}:{port}/health  ·  /ready  ·  /metrics",
-                "  Stop with Ctrl-C.",
-                "",
-            ]
+def _server(app: Any, listen: tuple[str, int]) -> uvicorn.Server:
+    host, port = listen
+    return uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            timeout_keep_alive=15,
+            timeout_graceful_shutdown=10,
+            h11_max_incomplete_event_size=64 * 1024,
         )
     )
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        timeout_keep_alive=15,
-        timeout_graceful_shutdown=10,
-        h11_max_incomplete_event_size=64 * 1024,
-    )
+
+
+def _print_urls(settings: Settings, with_worker: bool) -> None:
+    host, port = settings.http_listen
+    shown = "localhost" if host in ("0.0.0.0", "::") else host
+    lines = [
+        "",
+        f"  AMSS {settings.app_env} server",
+        f"  API         http://{shown}:{port}/api/v1",
+        f"  Swagger UI  http://{shown}:{port}/docs",
+        f"  OpenAPI     http://{shown}:{port}/openapi.yaml",
+        f"  Health      http://{shown}:{port}/health  ·  /ready  ·  /metrics",
+    ]
+    if with_worker:
+        lines.append(
+            "  Worker      in process (periodic due sweep, retention, stalled-job recovery)"
+        )
+    typer.echo("\n".join([*lines, "  Stop with Ctrl-C.", ""]))
+
+
+async def _run(settings: Settings, url: str, *, api: bool, worker: bool) -> None:
+    """The REST API and/or the worker in one event loop; stopping one stops the other."""
+    from amss.app import create_app
+    from amss.worker import create_worker_app, run_worker
+
+    database = Database.connect(url)
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        if api:
+            server = _server(create_app(settings, database), settings.http_listen)
+            _print_urls(settings, worker)
+        else:
+            server = _server(create_app(settings, database, api=False), settings.worker_http_listen)
+        tasks.append(asyncio.create_task(server.serve(), name="http"))
+        if worker:
+            worker_app = create_worker_app(settings, database, url)
+            tasks.append(
+                asyncio.create_task(
+                    run_worker(worker_app, name=settings.worker_id, install_signal_handlers=False),
+                    name="worker",
+                )
+            )
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        server.should_exit = True
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for task in done:
+            task.result()
+    finally:
+        await database.dispose()
+
+
+def _run_http(settings: Settings, url: str, *, worker: bool) -> None:
+    asyncio.run(_run(settings, url, api=True, worker=worker))
 
 
 @cli.command()
 def serve(
     demo: Annotated[bool, typer.Option("--demo", help="Load the demo organization first.")] = False,
 ) -> None:
-    """All-in-one: REST API on HTTP_ADDR; embedded PostgreSQL when DB_URL is unset."""
+    """All-in-one: REST API and worker; embedded PostgreSQL when DB_URL is unset."""
     settings = _settings()
     with database_url(settings) as url:
         migrations.upgrade(url)
         if demo:
             _seed(url)
-        _run_http(settings, url)
+        _run_http(settings, url, worker=True)
 
 
 @cli.command()
@@ -189,7 +227,22 @@ def server() -> None:
             err=True,
         )
         raise typer.Exit(1)
-    _run_http(settings, settings.db_url)
+    _run_http(settings, settings.db_url, worker=False)
+
+
+@cli.command()
+def worker() -> None:
+    """Background jobs only, with /health, /ready and /metrics on WORKER_HTTP_ADDR."""
+    settings = _settings()
+    if not settings.db_url:
+        raise ConfigurationError(
+            "DB_URL: required by 'amss worker' (use 'amss serve' for the embedded database)"
+        )
+    pending = migrations.pending_revisions(settings.db_url)
+    if pending:
+        typer.echo(f"{len(pending)} migration(s) pending; run 'amss migrate' first", err=True)
+        raise typer.Exit(1)
+    asyncio.run(_run(settings, settings.db_url, api=False, worker=True))
 
 
 @cli.command()
