@@ -9,16 +9,22 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from uuid import UUID
 
+import httpx2
 import procrastinate
 from prometheus_client import Counter
 
 from amss.config import Settings
 from amss.db.engine import Database, libpq_url
+from amss.events.jobs import dispatch_events
+from amss.events.queue import DELIVER_TASK, DELIVERY_QUEUE, DISPATCH_QUEUE, DISPATCH_TASK
+from amss.events.stream import StreamPublisher
 from amss.kit import retention
 from amss.kit.logging import get_logger
 from amss.kit.schedule import cron_for
 from amss.programs import jobs as program_jobs
+from amss.webhooks.jobs import deliver, shared_client
 
 _log = get_logger(__name__)
 
@@ -80,6 +86,24 @@ def create_worker_app(
         await app.job_manager.delete_old_jobs(nb_hours=FINISHED_JOBS_KEPT_HOURS)
         return await retention.purge(database)
 
+    stream = StreamPublisher(settings.redis_url)
+    client_holder: dict[str, httpx2.AsyncClient] = {}
+
+    def client() -> httpx2.AsyncClient:
+        if "client" not in client_holder:
+            client_holder["client"] = shared_client()
+        return client_holder["client"]
+
+    @app.task(name=DISPATCH_TASK, queue=DISPATCH_QUEUE)
+    @counted("dispatch_events")
+    async def dispatch(org_id: str) -> int:
+        return await dispatch_events(database, stream, UUID(org_id))
+
+    @app.task(name=DELIVER_TASK, queue=DELIVERY_QUEUE)
+    @counted("deliver_webhook")
+    async def deliver_webhook(delivery_id: str) -> str:
+        return await deliver(database, settings, client(), stream, UUID(delivery_id))
+
     @app.periodic(cron="* * * * *", periodic_id="stalled-jobs")
     @app.task(name="amss.recover_stalled_jobs", queue=PERIODIC_QUEUE)
     @counted("recover_stalled_jobs")
@@ -99,7 +123,9 @@ async def run_worker(app: procrastinate.App, *, name: str, install_signal_handle
     async with app.open_async():
         await app.run_worker_async(
             name=name,
-            concurrency=4,
+            # Deliveries wait on receivers: enough slots that one hanging receiver (10 s
+            # timeout) does not hold up the others.
+            concurrency=16,
             install_signal_handlers=install_signal_handlers,
             fetch_job_polling_interval=1.0,
         )

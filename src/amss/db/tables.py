@@ -20,7 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 metadata = MetaData()
 
@@ -321,4 +321,40 @@ compliance_items = Table(
     _ts("created_at"),
     _ts("updated_at"),
     _ts("deleted_at"),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    _uuid("id", primary_key=True, server_default=FetchedValue()),
+    _uuid("org_id"),
+    Column("url", Text),
+    Column("events", ARRAY(Text)),
+    Column("secret", Text),
+    Column("active", Boolean),
+    _uuid("created_by"),
+    Column("version", Integer),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("deleted_at"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    _uuid("id", primary_key=True, server_default=FetchedValue()),
+    _uuid("org_id"),
+    _uuid("webhook_id"),
+    _uuid("event_id"),
+    Column("event_type", Text),
+    Column("status", Text),
+    Column("attempt_count", Integer),
+    _ts("next_attempt_at"),
+    Column("last_response_code", Integer),
+    Column("last_response_body", Text),
+    Column("last_error", Text),
+    _ts("delivered_at"),
+    Column("attempts", JSONB),
+    _ts("created_at"),
+    _ts("updated_at"),
 )

@@ -6,6 +6,7 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from amss.events.queue import defer_dispatch
 from amss.kit.idempotency import seal_current_claim
 
 
@@ -37,15 +38,19 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         session, self._session = self.session, None
+        session.info.pop("amss_event_orgs", None)
         try:
             await session.rollback()
         finally:
             await session.close()
 
     async def commit(self) -> None:
-        # A request carrying an Idempotency-Key is marked executed in this same transaction.
+        # A request carrying an Idempotency-Key is marked executed in this same transaction,
+        # and the events it wrote get their dispatch job in it too.
         await seal_current_claim(self.session)
+        await defer_dispatch(self.session)
         await self.session.commit()
 
     async def rollback(self) -> None:
+        self.session.info.pop("amss_event_orgs", None)
         await self.session.rollback()

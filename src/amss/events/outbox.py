@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amss.db.tables import outbox_events
+from amss.events.queue import note_events
 from amss.kit.jsonable import to_jsonable
 from amss.kit.timefmt import rfc3339, utcnow
 
@@ -46,8 +47,13 @@ class Event:
     id: UUID = field(default_factory=uuid.uuid4)
 
 
-async def append_event(session: AsyncSession, org_id: UUID, event: Event) -> bool:
-    """Write the event row; False when an event with the same dedupe key already exists."""
+async def append_event(
+    session: AsyncSession, org_id: UUID, event: Event, *, dispatched: bool = False
+) -> bool:
+    """Write the event row; False when an event with the same dedupe key already exists.
+
+    ``dispatched=True`` is for events whose deliveries the caller writes itself.
+    """
     if event.type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event.type!r}")
     occurred_at = utcnow()
@@ -70,8 +76,12 @@ async def append_event(session: AsyncSession, org_id: UUID, event: Event) -> boo
             payload=payload,
             dedupe_key=event.dedupe_key,
             created_at=occurred_at,
+            dispatched_at=occurred_at if dispatched else None,
         )
         .on_conflict_do_nothing(index_elements=["org_id", "dedupe_key"])
         .returning(outbox_events.c.id)
     )
-    return (await session.execute(statement)).first() is not None
+    written = (await session.execute(statement)).first() is not None
+    if written and not dispatched:
+        note_events(session, org_id)
+    return written

@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amss.auth.rules import Caller
+from amss.events.queue import note_events
 from amss.programs.forecast import RATE_CYCLES, RATE_HOURS, governing, meter_date
 from amss.programs.repository import APPLIES
 
@@ -247,6 +248,8 @@ async def generate(
         },
     )
     generated = [GeneratedTask(row.id, row.org_id, row.aircraft_id, row.program_id) for row in rows]
+    for generated_org in {task.org_id for task in generated}:
+        note_events(session, generated_org)
     if len(generated) >= REFRESH_STATISTICS_AFTER:
         # Planner statistics that still think the table is small would make the next sweep's
         # anti-join a nested loop over every open task.

@@ -1,0 +1,81 @@
+"""Deferring jobs inside the business transaction (procrastinate's own table and columns).
+
+Rows go into ``procrastinate_jobs`` on the unit of work's connection, so a job exists if
+and only if the change that asked for it committed. Its insert trigger NOTIFYs the workers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+DISPATCH_QUEUE = "events"
+DELIVERY_QUEUE = "webhooks"
+DISPATCH_TASK = "amss.dispatch_events"
+DELIVER_TASK = "amss.deliver_webhook"
+
+_DEFER = text(
+    """
+    INSERT INTO procrastinate_jobs (queue_name, task_name, queueing_lock, args, scheduled_at)
+    SELECT j.queue_name, j.task_name, j.queueing_lock, j.args, j.scheduled_at
+    FROM jsonb_to_recordset(CAST(:jobs AS jsonb))
+         AS j(queue_name text, task_name text, queueing_lock text, args jsonb, scheduled_at timestamptz)
+    ON CONFLICT (queueing_lock) WHERE status = 'todo' DO NOTHING
+    """
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    queue: str
+    task: str
+    args: dict[str, Any]
+    queueing_lock: str | None = None
+    scheduled_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def defer(session: AsyncSession, jobs: Sequence[Job]) -> None:
+    if not jobs:
+        return
+    rows = [
+        {
+            "queue_name": job.queue,
+            "task_name": job.task,
+            "queueing_lock": job.queueing_lock,
+            "args": job.args,
+            "scheduled_at": job.scheduled_at.isoformat() if job.scheduled_at else None,
+        }
+        for job in jobs
+    ]
+    await session.execute(_DEFER, {"jobs": json.dumps(rows)})
+
+
+def note_events(session: AsyncSession, org_id: UUID) -> None:
+    """Remember that this transaction wrote events of ``org_id`` (dispatched after commit)."""
+    session.info.setdefault("amss_event_orgs", set()).add(org_id)
+
+
+async def defer_dispatch(session: AsyncSession) -> None:
+    """Called by the unit of work just before COMMIT: one dispatch job per organization.
+
+    The queueing lock keeps one waiting dispatch job per organization; a job already
+    running picks up what it finds, and the waiting one the rest.
+    """
+    orgs = session.info.pop("amss_event_orgs", set())
+    await defer(
+        session,
+        [
+            Job(
+                DISPATCH_QUEUE, DISPATCH_TASK, {"org_id": str(org)}, queueing_lock=f"dispatch:{org}"
+            )
+            for org in sorted(orgs, key=str)
+        ],
+    )

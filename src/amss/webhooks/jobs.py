@@ -1,0 +1,185 @@
+"""The delivery job: one signed POST per attempt, every attempt recorded (SPEC §7.3)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import httpx2
+from prometheus_client import Counter
+from sqlalchemy import text
+
+from amss.config import Settings
+from amss.db.engine import Database
+from amss.db.uow import UnitOfWork
+from amss.events.queue import DELIVER_TASK, DELIVERY_QUEUE, Job, defer
+from amss.events.stream import DEAD_LETTER_STREAM, StreamPublisher
+from amss.kit.timefmt import rfc3339, utcnow
+from amss.webhooks.guard import UnsafeDestination, check_destination
+from amss.webhooks.rules import Secret, backoff_seconds, retry_after_seconds, signature_headers
+
+TIMEOUT_SECONDS = 10.0
+BODY_KEPT = 1024
+
+webhook_deliveries_total = Counter(
+    "amss_webhook_deliveries_total", "Delivery attempts by resulting status.", ["status"]
+)
+
+_LOAD = text(
+    """
+    SELECT d.id, d.org_id, d.webhook_id, d.status, d.attempt_count, d.event_type,
+           w.url, w.secret, w.active, w.deleted_at, e.payload, pol.max_webhook_attempts
+    FROM webhook_deliveries d
+    JOIN webhooks w ON w.id = d.webhook_id
+    JOIN outbox_events e ON e.id = d.event_id
+    JOIN org_policies pol ON pol.org_id = d.org_id
+    WHERE d.id = :id
+    FOR UPDATE OF d SKIP LOCKED
+    """
+)
+
+_RECORD = text(
+    """
+    UPDATE webhook_deliveries
+    SET status = :status, attempt_count = attempt_count + 1, next_attempt_at = :next_attempt_at,
+        last_response_code = :code, last_response_body = :body, last_error = :error,
+        delivered_at = CASE WHEN :status = 'delivered' THEN now() ELSE delivered_at END,
+        attempts = attempts || CAST(:attempt AS jsonb), updated_at = now()
+    WHERE id = :id
+    """
+)
+
+
+def shared_client() -> httpx2.AsyncClient:
+    """One client per worker: pooled connections, a 10 s timeout, bounded concurrency."""
+    return httpx2.AsyncClient(
+        timeout=httpx2.Timeout(TIMEOUT_SECONDS),
+        limits=httpx2.Limits(max_connections=64, max_keepalive_connections=16),
+        follow_redirects=False,
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int | None
+    body: str | None
+    error: str | None
+    retry_after: float | None
+    duration_ms: int
+
+
+async def _post(
+    client: httpx2.AsyncClient, url: str, body: bytes, headers: dict[str, str]
+) -> Outcome:
+    started = time.perf_counter()
+    try:
+        response = await client.post(url, content=body, headers=headers)
+    except httpx2.TimeoutException:
+        return Outcome(None, None, f"timed out after {TIMEOUT_SECONDS:.0f} s", None, _ms(started))
+    except httpx2.HTTPError as error:
+        return Outcome(None, None, f"{type(error).__name__}: {error}"[:500], None, _ms(started))
+    return Outcome(
+        response.status_code,
+        response.text[:BODY_KEPT],
+        None if response.is_success else f"HTTP {response.status_code}",
+        retry_after_seconds(response.headers.get("retry-after"))
+        if response.status_code == 429
+        else None,
+        _ms(started),
+    )
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+async def deliver(
+    database: Database,
+    settings: Settings,
+    client: httpx2.AsyncClient,
+    stream: StreamPublisher,
+    delivery_id: UUID,
+) -> str:
+    """Send one attempt; returns the delivery's status afterwards."""
+    async with UnitOfWork(database.session_factory) as uow:
+        row = (await uow.session.execute(_LOAD, {"id": delivery_id})).first()
+        if row is None:
+            return "busy or gone"
+        if row.status not in ("pending", "failed"):
+            return str(row.status)
+        if not row.active or row.deleted_at is not None:
+            await uow.session.execute(
+                text(
+                    "UPDATE webhook_deliveries SET status = 'cancelled', next_attempt_at = NULL"
+                    " WHERE id = :id"
+                ),
+                {"id": delivery_id},
+            )
+            await uow.commit()
+            return "cancelled"
+    body = json.dumps(row.payload, separators=(",", ":")).encode()
+    try:
+        # DNS may change after the subscription was checked: check at every delivery.
+        await check_destination(row.url, production=settings.is_production)
+        headers = signature_headers(
+            Secret.from_hex(row.secret),
+            webhook_id=str(row.webhook_id),
+            delivery_id=str(delivery_id),
+            event_type=row.event_type,
+            body=body,
+            now=time.time(),
+        )
+        outcome = await _post(client, row.url, body, headers)
+    except UnsafeDestination as refused:
+        outcome = Outcome(None, None, f"refused: {refused}", None, 0)
+    attempt = row.attempt_count + 1
+    now = utcnow()
+    next_attempt = None
+    if outcome.code is not None and 200 <= outcome.code < 300:
+        status = "delivered"
+    elif attempt >= row.max_webhook_attempts:
+        status = "dead"
+    else:
+        status = "failed"
+        wait = outcome.retry_after if outcome.retry_after is not None else backoff_seconds(attempt)
+        next_attempt = now + timedelta(seconds=wait)
+    record: dict[str, Any] = {
+        "at": rfc3339(now),
+        "response_code": outcome.code,
+        "error": outcome.error,
+        "duration_ms": outcome.duration_ms,
+    }
+    async with UnitOfWork(database.session_factory) as uow:
+        await uow.session.execute(
+            _RECORD,
+            {
+                "id": delivery_id,
+                "status": status,
+                "next_attempt_at": next_attempt,
+                "code": outcome.code,
+                "body": outcome.body,
+                "error": outcome.error,
+                "attempt": json.dumps([record]),
+            },
+        )
+        if next_attempt is not None:
+            await defer(
+                uow.session,
+                [
+                    Job(
+                        DELIVERY_QUEUE,
+                        DELIVER_TASK,
+                        {"delivery_id": str(delivery_id)},
+                        scheduled_at=next_attempt,
+                    )
+                ],
+            )
+        await uow.commit()
+    webhook_deliveries_total.labels(status=status).inc()
+    if status == "dead":
+        await stream.publish(DEAD_LETTER_STREAM, [{"delivery_id": str(delivery_id), **row.payload}])
+    return status
