@@ -34,6 +34,7 @@ from amss.parts.router import router as parts_router
 from amss.programs.router import router as programs_router
 from amss.tasks.router import router as tasks_router
 from amss.users.router import router as users_router
+from amss.webhooks.router import router as webhooks_router
 
 API_PREFIX = "/api/v1"
 
@@ -96,6 +97,7 @@ def create_app(settings: Settings, database: Database, *, api: bool = True) -> F
             tasks_router,
             parts_router,
             compliance_router,
+            webhooks_router,
             audit_router,
         )
     ):

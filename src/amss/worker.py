@@ -32,7 +32,8 @@ job_runs_total = Counter("amss_job_runs_total", "Jobs run, by job.", ["job"])
 job_failures_total = Counter("amss_job_failures_total", "Jobs that raised, by job.", ["job"])
 
 PERIODIC_QUEUE = "periodic"
-STALLED_AFTER_SECONDS = 60
+# procrastinate workers send a heartbeat every 10 s: 30 s of silence means the worker died.
+STALLED_AFTER_SECONDS = 30
 FINISHED_JOBS_KEPT_HOURS = 24 * 7
 
 T = TypeVar("T")
@@ -104,7 +105,7 @@ def create_worker_app(
     async def deliver_webhook(delivery_id: str) -> str:
         return await deliver(database, settings, client(), stream, UUID(delivery_id))
 
-    @app.periodic(cron="* * * * *", periodic_id="stalled-jobs")
+    @app.periodic(cron="* * * * * */15", periodic_id="stalled-jobs")
     @app.task(name="amss.recover_stalled_jobs", queue=PERIODIC_QUEUE)
     @counted("recover_stalled_jobs")
     async def recover_stalled_jobs(timestamp: int) -> int:
