@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from amss.programs.rules import (
+    MAX_FORECAST_DAYS,
     DueSoonWindow,
     Interval,
     Limits,
@@ -204,7 +205,7 @@ def test_projection_never_lies_after_any_limits_own_date(
         (limits.due_hours, meters.hours, rate.hours_per_day),
         (limits.due_cycles, meters.cycles, rate.cycles_per_day),
     ):
-        if due is not None and per_day:
+        if due is not None and per_day and D(due - current) / per_day <= MAX_FORECAST_DAYS:
             own_dates.append(at + timedelta(days=float(D(due - current) / per_day)))
     if not own_dates:
         assert when is None and governing is None

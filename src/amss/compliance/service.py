@@ -22,13 +22,17 @@ from amss.orgs.service import act_in
 
 
 async def _open_task(uow: UnitOfWork, caller: Caller, task_id: UUID) -> RowMapping:
+    # Locked: a completion of the task waits for this item, or this waits for it (and then
+    # sees the task closed) — an item can never slip in beside a completion.
     task = await fetch_first(
         uow.session,
-        maintenance_tasks.select().where(
+        maintenance_tasks.select()
+        .where(
             maintenance_tasks.c.org_id == caller.org_id,
             maintenance_tasks.c.id == task_id,
             maintenance_tasks.c.deleted_at.is_(None),
-        ),
+        )
+        .with_for_update(),
     )
     if task is None:
         raise NotFound("maintenance task not found")

@@ -59,7 +59,8 @@ class DefinitionRepository(ScopedRepository):
     table = part_definitions
 
     def select(self) -> Select[Any]:
-        today = func.current_date()
+        # The UTC date, as everywhere else in AMSS (not the server's TimeZone).
+        today = func.date(func.timezone("UTC", func.now()))
         available = (
             select(func.count())
             .select_from(part_items)

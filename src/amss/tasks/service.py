@@ -44,6 +44,16 @@ _OVERDUE_LEFT = text(
 )
 
 
+_TASK_OVERDUE = text(
+    f"""
+    SELECT {due_status_sql()} = 'overdue' FROM maintenance_tasks t
+    JOIN aircraft a ON a.org_id = t.org_id AND a.id = t.aircraft_id
+    JOIN org_policies pol ON pol.org_id = t.org_id
+    WHERE t.org_id = :org_id AND t.id = :task_id
+    """
+)
+
+
 class TaskRepository(ScopedRepository):
     table = maintenance_tasks
 
@@ -277,14 +287,18 @@ async def _in_progress_count(
 
 
 async def _restore_aircraft(
-    uow: UnitOfWork, caller: Caller, aircraft_id: UUID, task: RowMapping
+    uow: UnitOfWork, caller: Caller, aircraft_id: UUID, task: RowMapping, *, lifts_grounding: bool
 ) -> None:
-    """Back to operational once no work is in progress and nothing overdue keeps it grounded."""
+    """Back to operational once no work is in progress and nothing overdue remains.
+
+    A grounded aircraft is released only by completing the overdue task that grounded it;
+    a grounding set by hand stays until lifted by hand.
+    """
     craft = await AircraftRepository(uow.session, caller.org_id).lock(aircraft_id)
     assert craft is not None
-    if craft["status"] == "operational" or await _in_progress_count(
-        uow, caller, aircraft_id, excluding=task["id"]
-    ):
+    if craft["status"] == "operational" or (craft["status"] == "grounded" and not lifts_grounding):
+        return
+    if await _in_progress_count(uow, caller, aircraft_id, excluding=task["id"]):
         return
     overdue = await uow.session.scalar(
         _OVERDUE_LEFT, {"org_id": caller.org_id, "aircraft_id": aircraft_id, "now": utcnow()}
@@ -318,8 +332,10 @@ async def _start(uow: UnitOfWork, caller: Caller, task: RowMapping) -> dict[str,
 async def _complete(
     uow: UnitOfWork, caller: Caller, task: RowMapping, data: TaskTransition
 ) -> dict[str, Any]:
-    notes = (data.notes if data.notes is not None else task["notes"]) or ""
-    if not notes.strip():
+    # The request itself must say what was done: planning notes or the generator's note
+    # are not a record of the work.
+    notes = (data.notes or "").strip()
+    if not notes:
         raise _field("notes", "describe the work done to complete the task")
     now = utcnow()
     if (
@@ -403,6 +419,11 @@ async def transition(uow: UnitOfWork, caller: Caller, task_id: UUID, data: TaskT
     authorize(caller, "tasks.transition")
     _check_version(task, data.version)
     rules.check_transition(task["title"], task["state"], data.new_state)
+    was_overdue = data.new_state == "completed" and bool(
+        await uow.session.scalar(
+            _TASK_OVERDUE, {"org_id": caller.org_id, "task_id": task_id, "now": utcnow()}
+        )
+    )
     if data.new_state != "cancelled" and not may_work_on(caller, task["assigned_mechanic_id"]):
         raise Forbidden("mechanics start and complete tasks assigned to them or to nobody")
     if data.new_state == "in_progress":
@@ -454,5 +475,5 @@ async def transition(uow: UnitOfWork, caller: Caller, task_id: UUID, data: TaskT
         await scan_due_status(
             uow, now=now, caller=caller, org_id=caller.org_id, aircraft_ids=[task["aircraft_id"]]
         )
-        await _restore_aircraft(uow, caller, task["aircraft_id"], row)
+        await _restore_aircraft(uow, caller, task["aircraft_id"], row, lifts_grounding=was_overdue)
     await uow.commit()
