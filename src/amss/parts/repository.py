@@ -11,7 +11,13 @@ from sqlalchemy import Select, and_, exists, func, insert, select, text
 from sqlalchemy.engine import Row, RowMapping
 
 from amss.db.scoped import ScopedRepository, fetch_first, fetch_one
-from amss.db.tables import part_definitions, part_items, part_reservations, program_parts
+from amss.db.tables import (
+    maintenance_programs,
+    part_definitions,
+    part_items,
+    part_reservations,
+    program_parts,
+)
 from amss.kit.pagination import Page
 
 _ACTIVE = part_reservations.c.state == "reserved"
@@ -99,6 +105,19 @@ class DefinitionRepository(ScopedRepository):
             part_items.c.status == "in_stock",
         )
         return (await self.session.execute(statement.limit(1))).first() is not None
+
+    async def required_by_programs(self, definition_id: UUID) -> list[str]:
+        statement = (
+            select(maintenance_programs.c.name)
+            .join(program_parts, program_parts.c.program_id == maintenance_programs.c.id)
+            .where(
+                program_parts.c.org_id == self.org_id,
+                program_parts.c.part_definition_id == definition_id,
+                maintenance_programs.c.deleted_at.is_(None),
+            )
+            .order_by(maintenance_programs.c.name)
+        )
+        return list((await self.session.execute(statement)).scalars().all())
 
     async def low_stock_crossings(
         self, definition_ids: Sequence[UUID], today: date

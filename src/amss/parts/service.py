@@ -145,6 +145,12 @@ async def delete_definition(uow: UnitOfWork, caller: Caller, definition_id: UUID
     authorize(caller, "parts.write")
     if await repo.has_live_items(definition_id):
         raise Conflict(f"part definition {current['name']!r} still has items in stock")
+    required_by = await repo.required_by_programs(definition_id)
+    if required_by:
+        raise Conflict(
+            f"part definition {current['name']!r} is required by maintenance program(s) "
+            f"{', '.join(repr(name) for name in required_by)}; remove it from them first"
+        )
     row = await repo.soft_delete(definition_id)
     assert row is not None
     await journal.record(

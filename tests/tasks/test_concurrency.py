@@ -1,0 +1,315 @@
+"""Races the database must decide (SPEC §6.5, §6.7): reservations of one item, capacity
+slots, two transitions of one task. Real commits, so every organization is new."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from amss.db.engine import Database
+from tests.factories import TestUser, bearer, make_org, make_user
+
+
+@dataclass(frozen=True)
+class Hangar:
+    org_id: uuid.UUID
+    scheduler: TestUser
+    aircraft_id: uuid.UUID
+    tail: str
+
+
+async def hangar(conn: AsyncConnection, *, capacity_slots: int = 1, model: str = "C172") -> Hangar:
+    tag = uuid.uuid4().hex[:8]
+    org_id = await make_org(conn, name=f"Race {tag}")
+    scheduler = await make_user(conn, org_id, "scheduler")
+    tail = f"N{tag[:5].upper()}"
+    aircraft_id = await conn.scalar(
+        text(
+            "INSERT INTO aircraft (org_id, tail_number, model, capacity_slots)"
+            " VALUES (:o, :t, :m, :c) RETURNING id"
+        ),
+        {"o": org_id, "t": tail, "m": model, "c": capacity_slots},
+    )
+    return Hangar(org_id, scheduler, aircraft_id, tail)
+
+
+async def tasks(
+    conn: AsyncConnection, org_id: uuid.UUID, aircraft_id: uuid.UUID, count: int
+) -> list[str]:
+    rows = await conn.execute(
+        text(
+            "INSERT INTO maintenance_tasks (org_id, aircraft_id, title, type)"
+            " SELECT :o, :a, 'Race task ' || g, 'repair' FROM generate_series(1, :n) AS g"
+            " RETURNING id"
+        ),
+        {"o": org_id, "a": aircraft_id, "n": count},
+    )
+    return [str(row.id) for row in rows.all()]
+
+
+def statuses(responses: list[httpx.Response]) -> Counter[int]:
+    seen = Counter(response.status_code for response in responses)
+    assert 500 not in seen, [r.text for r in responses if r.status_code >= 500]
+    return seen
+
+
+async def test_twenty_reservations_of_one_item_leave_exactly_one(
+    committing_client: httpx.AsyncClient, database: Database, app: FastAPI
+) -> None:
+    async with database.engine.begin() as conn:
+        place = await hangar(conn)
+        task_ids = await tasks(conn, place.org_id, place.aircraft_id, 20)
+        definition = await conn.scalar(
+            text("INSERT INTO part_definitions (org_id, name) VALUES (:o, 'Filter') RETURNING id"),
+            {"o": place.org_id},
+        )
+        item = await conn.scalar(
+            text(
+                "INSERT INTO part_items (org_id, part_definition_id, serial_number)"
+                " VALUES (:o, :d, 'F-1') RETURNING id"
+            ),
+            {"o": place.org_id, "d": definition},
+        )
+    headers = bearer(app.state.signer, place.scheduler)
+    responses = await asyncio.gather(
+        *(
+            committing_client.post(
+                "/api/v1/part-reservations",
+                json={"task_id": task_id, "part_item_id": str(item)},
+                headers=headers,
+            )
+            for task_id in task_ids
+        )
+    )
+    assert statuses(responses) == {201: 1, 409: 19}
+    for response in responses:
+        if response.status_code == 409:
+            assert response.json()["code"] == "conflict"
+    [winner] = [r.json() for r in responses if r.status_code == 201]
+    async with database.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text("SELECT task_id, state FROM part_reservations WHERE part_item_id = :i"),
+                {"i": item},
+            )
+        ).all()
+    assert [(str(row.task_id), row.state) for row in rows] == [(winner["task_id"], "reserved")]
+
+
+async def test_twenty_starts_on_two_capacity_slots_start_exactly_two(
+    committing_client: httpx.AsyncClient, database: Database, app: FastAPI
+) -> None:
+    async with database.engine.begin() as conn:
+        place = await hangar(conn, capacity_slots=2)
+        task_ids = await tasks(conn, place.org_id, place.aircraft_id, 20)
+    headers = bearer(app.state.signer, place.scheduler)
+    responses = await asyncio.gather(
+        *(
+            committing_client.patch(
+                f"/api/v1/maintenance-tasks/{task_id}/state",
+                json={"new_state": "in_progress"},
+                headers=headers,
+            )
+            for task_id in task_ids
+        )
+    )
+    assert statuses(responses) == {200: 2, 409: 18}
+    for response in responses:
+        if response.status_code == 409:
+            assert response.json()["error"] == (
+                f"aircraft {place.tail} has 2 tasks in progress and capacity_slots is 2"
+            )
+    async with database.engine.connect() as conn:
+        states = Counter(
+            (
+                await conn.execute(
+                    text("SELECT state FROM maintenance_tasks WHERE aircraft_id = :a"),
+                    {"a": place.aircraft_id},
+                )
+            )
+            .scalars()
+            .all()
+        )
+        status = await conn.scalar(
+            text("SELECT status FROM aircraft WHERE id = :a"), {"a": place.aircraft_id}
+        )
+    assert states == {"in_progress": 2, "scheduled": 18}
+    assert status == "maintenance"
+
+
+async def test_two_concurrent_starts_of_one_task_start_it_once(
+    committing_client: httpx.AsyncClient, database: Database, app: FastAPI
+) -> None:
+    async with database.engine.begin() as conn:
+        place = await hangar(conn, capacity_slots=5)
+        [task_id] = await tasks(conn, place.org_id, place.aircraft_id, 1)
+    headers = bearer(app.state.signer, place.scheduler)
+    responses = await asyncio.gather(
+        *(
+            committing_client.patch(
+                f"/api/v1/maintenance-tasks/{task_id}/state",
+                json={"new_state": "in_progress"},
+                headers=headers,
+            )
+            for _ in range(2)
+        )
+    )
+    assert statuses(responses) == {200: 1, 409: 1}
+    [refused] = [r for r in responses if r.status_code == 409]
+    assert "already in_progress" in refused.json()["error"]
+    async with database.engine.connect() as conn:
+        changes = await conn.scalar(
+            text(
+                "SELECT count(*) FROM audit_logs WHERE entity_id = :t AND action = 'state_change'"
+            ),
+            {"t": task_id},
+        )
+    assert changes == 1
+
+
+async def test_concurrent_starts_competing_for_the_last_required_part(
+    committing_client: httpx.AsyncClient, database: Database, app: FastAPI
+) -> None:
+    """Five aircraft, one program needing one filter, one filter in stock: one start wins."""
+    model = f"M{uuid.uuid4().hex[:6]}"
+    async with database.engine.begin() as conn:
+        place = await hangar(conn, model=model)
+        await conn.execute(
+            text(
+                "INSERT INTO aircraft (org_id, tail_number, model)"
+                " SELECT :o, 'N' || g || 'RP', :m FROM generate_series(1, 4) AS g"
+            ),
+            {"o": place.org_id, "m": model},
+        )
+        program = await conn.scalar(
+            text(
+                "INSERT INTO maintenance_programs (org_id, name, aircraft_model, interval_hours)"
+                " VALUES (:o, 'Oil change', :m, 50) RETURNING id"
+            ),
+            {"o": place.org_id, "m": model},
+        )
+        definition = await conn.scalar(
+            text(
+                "INSERT INTO part_definitions (org_id, name) VALUES (:o, 'Oil filter') RETURNING id"
+            ),
+            {"o": place.org_id},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO program_parts (org_id, program_id, part_definition_id, quantity)"
+                " VALUES (:o, :p, :d, 1)"
+            ),
+            {"o": place.org_id, "p": program, "d": definition},
+        )
+        item = await conn.scalar(
+            text(
+                "INSERT INTO part_items (org_id, part_definition_id, serial_number)"
+                " VALUES (:o, :d, 'OF-1') RETURNING id"
+            ),
+            {"o": place.org_id, "d": definition},
+        )
+        task_ids = [
+            str(row.id)
+            for row in (
+                await conn.execute(
+                    text(
+                        "INSERT INTO maintenance_tasks (org_id, aircraft_id, program_id, title)"
+                        " SELECT org_id, id, :p, 'Oil change' FROM aircraft WHERE org_id = :o"
+                        " RETURNING id"
+                    ),
+                    {"o": place.org_id, "p": program},
+                )
+            ).all()
+        ]
+    assert len(task_ids) == 5
+    headers = bearer(app.state.signer, place.scheduler)
+    responses = await asyncio.gather(
+        *(
+            committing_client.patch(
+                f"/api/v1/maintenance-tasks/{task_id}/state",
+                json={"new_state": "in_progress"},
+                headers=headers,
+            )
+            for task_id in task_ids
+        )
+    )
+    assert statuses(responses) == {200: 1, 409: 4}
+    [started] = [r.json() for r in responses if r.status_code == 200]
+    assert [r["part_item_id"] for r in started["reservations"]] == [str(item)]
+    async with database.engine.connect() as conn:
+        reserved = await conn.scalar(
+            text("SELECT count(*) FROM part_reservations WHERE org_id = :o"), {"o": place.org_id}
+        )
+    assert reserved == 1
+
+
+async def _wait_for_lock_waiters(database: Database, count: int) -> None:
+    async with database.engine.connect() as conn:
+        for _ in range(200):
+            waiting = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock'"
+                )
+            )
+            if waiting >= count:
+                return
+            await asyncio.sleep(0.02)
+    raise AssertionError(f"expected {count} transaction(s) waiting on a lock")
+
+
+async def test_a_compliance_item_added_during_completion_does_not_slip_through(
+    committing_client: httpx.AsyncClient, database: Database, app: FastAPI
+) -> None:
+    async with database.engine.begin() as conn:
+        place = await hangar(conn)
+        task_id = await conn.scalar(
+            text(
+                "INSERT INTO maintenance_tasks (org_id, aircraft_id, title, state, started_at)"
+                " VALUES (:o, :a, 'Race completion', 'in_progress', now()) RETURNING id"
+            ),
+            {"o": place.org_id, "a": place.aircraft_id},
+        )
+    headers = bearer(app.state.signer, place.scheduler)
+    async with database.engine.connect() as blocker:
+        transaction = await blocker.begin()
+        # Hold the aircraft: the completion checks the compliance items, then waits here.
+        await blocker.execute(
+            text("SELECT 1 FROM aircraft WHERE id = :a FOR UPDATE"), {"a": place.aircraft_id}
+        )
+        completion = asyncio.ensure_future(
+            committing_client.patch(
+                f"/api/v1/maintenance-tasks/{task_id}/state",
+                json={"new_state": "completed", "notes": "done"},
+                headers=headers,
+            )
+        )
+        await _wait_for_lock_waiters(database, 1)
+        added = asyncio.ensure_future(
+            committing_client.post(
+                "/api/v1/compliance-items",
+                json={"task_id": str(task_id), "description": "Late step", "result": "pending"},
+                headers=headers,
+            )
+        )
+        await asyncio.sleep(0.3)
+        await transaction.commit()
+    completed, created = await completion, await added
+    assert completed.status_code in (200, 409) and created.status_code in (201, 409)
+    async with database.engine.connect() as conn:
+        pending = await conn.scalar(
+            text(
+                "SELECT count(*) FROM compliance_items c JOIN maintenance_tasks t"
+                " ON t.id = c.task_id WHERE t.id = :t AND t.state = 'completed'"
+                " AND c.result = 'pending'"
+            ),
+            {"t": task_id},
+        )
+    assert pending == 0, (completed.status_code, created.status_code)
