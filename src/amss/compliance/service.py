@@ -15,8 +15,9 @@ from amss.db.scoped import fetch_first
 from amss.db.tables import maintenance_tasks
 from amss.db.uow import UnitOfWork
 from amss.events.outbox import Event
-from amss.kit.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+from amss.kit.errors import Conflict, NotFound
 from amss.kit.pagination import Page
+from amss.kit.patching import patch_values
 from amss.kit.timefmt import utcnow
 from amss.orgs.service import act_in
 
@@ -92,12 +93,7 @@ async def update_item(
     authorize(caller, "compliance.write")
     if current["signed_off"]:
         raise Conflict("this compliance item is signed off and can no longer change")
-    sent = data.model_dump(include={"description", "result"}, exclude_unset=True)
-    for name in ("description", "result"):
-        if name in sent and sent[name] is None:
-            raise ValidationFailed(
-                f"{name}: cannot be null", details=[FieldProblem(name, "cannot be null")]
-            )
+    sent = patch_values(data, include=("description", "result"), required=("description", "result"))
     changes = journal.changes(current, {**dict(current), **sent}, sent.keys())
     if changes:
         row = await ComplianceRepository(uow.session, caller.org_id).update(

@@ -23,8 +23,9 @@ from amss.fleet.schemas import (
     AircraftUpdate,
     UtilizationCreate,
 )
-from amss.kit.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+from amss.kit.errors import Conflict, NotFound, invalid
 from amss.kit.pagination import Page
+from amss.kit.patching import patch_values
 from amss.kit.timefmt import utcnow
 from amss.orgs.service import act_in
 from amss.programs.due_scan import scan_due_status
@@ -56,10 +57,6 @@ _OVERDUE_TASK = text(
     ORDER BY t.projected_due_at NULLS LAST LIMIT 1
     """
 )
-
-
-def _field_error(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(f"{field}: {message}", details=[FieldProblem(field, message)])
 
 
 async def _after_meters_changed(uow: UnitOfWork, caller: Caller, aircraft_id: UUID) -> None:
@@ -157,13 +154,7 @@ async def update_aircraft(
     if current is None:
         raise NotFound("aircraft not found")
     authorize(caller, "aircraft.write")
-    sent = data.model_dump(exclude_unset=True, exclude={"org_id"})
-    cleared = [name for name in NOT_NULL_AIRCRAFT_FIELDS if name in sent and sent[name] is None]
-    if cleared:
-        raise ValidationFailed(
-            f"{', '.join(cleared)} cannot be cleared",
-            details=[FieldProblem(name, "cannot be null") for name in cleared],
-        )
+    sent = patch_values(data, required=NOT_NULL_AIRCRAFT_FIELDS)
     if "tail_number" in sent and await repo.tail_taken(sent["tail_number"], except_id=aircraft_id):
         raise Conflict(f"an aircraft with tail number {sent['tail_number']} already exists")
     raise_hours = (
@@ -173,7 +164,7 @@ async def update_aircraft(
     raise_cycles = sent.pop("cycles_total", current["cycles_total"]) - current["cycles_total"]
     for name, delta in (("flight_hours_total", raise_hours), ("cycles_total", raise_cycles)):
         if delta < 0:
-            raise _field_error(
+            raise invalid(
                 name,
                 f"a meter only goes up ({current[name]} now); post a correcting utilization entry "
                 "to lower it",
@@ -333,20 +324,18 @@ async def record_utilization(
         if existing is not None:
             return existing, False
     if data.flight_date > utcnow().date():
-        raise _field_error("flight_date", f"{data.flight_date} is in the future")
+        raise invalid("flight_date", f"{data.flight_date} is in the future")
     if data.corrects_id is None:
         if data.flight_hours < 0:
-            raise _field_error(
-                "flight_hours", "negative only in a correcting entry (with corrects_id)"
-            )
+            raise invalid("flight_hours", "negative only in a correcting entry (with corrects_id)")
         if data.cycles < 0:
-            raise _field_error("cycles", "negative only in a correcting entry (with corrects_id)")
+            raise invalid("cycles", "negative only in a correcting entry (with corrects_id)")
         if data.cycles > 0 and data.flight_hours == 0:
-            raise _field_error("cycles", f"{data.cycles} cycles without flight hours")
+            raise invalid("cycles", f"{data.cycles} cycles without flight hours")
         if data.source != "manual":
             flown = await entries.flown_on(aircraft_id, data.flight_date)
             if flown + data.flight_hours > MAX_HOURS_PER_DAY:
-                raise _field_error(
+                raise invalid(
                     "flight_hours",
                     f"{craft['tail_number']} would have {flown + data.flight_hours} flight "
                     f"hours on {data.flight_date} (at most {MAX_HOURS_PER_DAY})",
@@ -355,15 +344,13 @@ async def record_utilization(
         if await entries.get_entry(aircraft_id, data.corrects_id) is None:
             raise NotFound("utilization entry to correct not found")
         if craft["flight_hours_total"] + data.flight_hours < 0:
-            raise _field_error(
-                "flight_hours", "the correction would take the hours meter below zero"
-            )
+            raise invalid("flight_hours", "the correction would take the hours meter below zero")
         if craft["cycles_total"] + data.cycles < 0:
-            raise _field_error("cycles", "the correction would take the cycles meter below zero")
+            raise invalid("cycles", "the correction would take the cycles meter below zero")
     if craft["flight_hours_total"] + data.flight_hours > MAX_METER_HOURS:
-        raise _field_error("flight_hours", f"the hours meter would pass {MAX_METER_HOURS}")
+        raise invalid("flight_hours", f"the hours meter would pass {MAX_METER_HOURS}")
     if craft["cycles_total"] + data.cycles > MAX_METER_CYCLES:
-        raise _field_error("cycles", f"the cycles meter would pass {MAX_METER_CYCLES}")
+        raise invalid("cycles", f"the cycles meter would pass {MAX_METER_CYCLES}")
     entry, created = await _add_utilization(
         uow,
         caller,

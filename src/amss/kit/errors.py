@@ -100,3 +100,8 @@ def error_body(
     if details:
         body["details"] = [{"field": d.field, "message": d.message} for d in details]
     return body
+
+
+def invalid(field: str, message: str) -> ValidationFailed:
+    """A 400 naming one field: ``"<field>: <message>"`` with the same in ``details``."""
+    return ValidationFailed(f"{field}: {message}", details=[FieldProblem(field, message)])

@@ -9,8 +9,9 @@ from sqlalchemy.engine import RowMapping
 from amss.audit import journal
 from amss.auth.rules import Caller, authorize
 from amss.db.uow import UnitOfWork
-from amss.kit.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+from amss.kit.errors import Conflict, NotFound
 from amss.kit.pagination import Page
+from amss.kit.patching import patch_values
 from amss.orgs.repository import OrganizationRepository
 from amss.orgs.schemas import (
     REQUIRED_POLICY_FIELDS,
@@ -83,11 +84,7 @@ async def update_organization(
 ) -> RowMapping:
     current = await _get_visible(uow, caller, org_id, for_update=True)
     authorize(caller, "organizations.update")
-    sent = data.model_dump(exclude_unset=True)
-    if "name" in sent and sent["name"] is None:
-        raise ValidationFailed(
-            "name cannot be cleared", details=[FieldProblem("name", "cannot be null")]
-        )
+    sent = patch_values(data, exclude=(), required=("name",))
     repo = OrganizationRepository(uow.session)
     if "name" in sent and await repo.name_taken(sent["name"], except_id=org_id):
         raise Conflict(f"an organization named {sent['name']!r} already exists")
@@ -121,13 +118,7 @@ async def update_policy(
 ) -> RowMapping:
     await _get_visible(uow, caller, org_id)
     authorize(caller, "policy.update")
-    sent = data.model_dump(exclude_unset=True)
-    cleared = sorted(name for name in REQUIRED_POLICY_FIELDS if name in sent and sent[name] is None)
-    if cleared:
-        raise ValidationFailed(
-            f"{', '.join(cleared)} cannot be cleared",
-            details=[FieldProblem(name, "cannot be null") for name in cleared],
-        )
+    sent = patch_values(data, exclude=(), required=REQUIRED_POLICY_FIELDS)
     repo = OrganizationRepository(uow.session)
     current = await repo.policy(org_id, for_update=True)
     if current is None:

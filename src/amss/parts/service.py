@@ -13,8 +13,9 @@ from amss.auth.rules import Caller, authorize, may_work_on
 from amss.db.tables import maintenance_tasks
 from amss.db.uow import UnitOfWork
 from amss.events.outbox import Event
-from amss.kit.errors import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
+from amss.kit.errors import Conflict, Forbidden, NotFound, invalid
 from amss.kit.pagination import Page
+from amss.kit.patching import patch_values
 from amss.kit.timefmt import utcnow
 from amss.orgs.service import act_in
 from amss.parts.repository import DefinitionRepository, ItemRepository, ReservationRepository
@@ -23,10 +24,6 @@ from amss.parts.schemas import DefinitionCreate, DefinitionUpdate, ItemCreate, I
 OPEN_TASK_STATES = ("scheduled", "in_progress")
 DEFINITION_FIELDS = ("name", "part_number", "category", "min_stock")
 ITEM_FIELDS = ("part_definition_id", "serial_number", "status", "expiry_date", "location")
-
-
-def _field(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(f"{field}: {message}", details=[FieldProblem(field, message)])
 
 
 # --- stock --------------------------------------------------------------------------------
@@ -112,10 +109,7 @@ async def update_definition(
     if current is None:
         raise NotFound("part definition not found")
     authorize(caller, "parts.write")
-    sent = data.model_dump(include=set(DEFINITION_FIELDS), exclude_unset=True)
-    for name in ("name", "min_stock"):
-        if name in sent and sent[name] is None:
-            raise _field(name, "cannot be null")
+    sent = patch_values(data, include=DEFINITION_FIELDS, required=("name", "min_stock"))
     if "name" in sent and await repo.name_taken(sent["name"], except_id=definition_id):
         raise Conflict(f"a part definition named {sent['name']!r} already exists")
     changes = journal.changes(current, {**dict(current), **sent}, sent.keys())
@@ -180,7 +174,7 @@ async def create_item(uow: UnitOfWork, caller: Caller, data: ItemCreate) -> RowM
     authorize(caller, "parts.write")
     await _definition(uow, caller, data.part_definition_id)
     if data.expiry_date is not None and data.expiry_date < utcnow().date():
-        raise _field("expiry_date", f"{data.expiry_date} is in the past")
+        raise invalid("expiry_date", f"{data.expiry_date} is in the past")
     repo = ItemRepository(uow.session, caller.org_id)
     if await repo.serial_taken(data.serial_number):
         raise Conflict(f"a part item with serial number {data.serial_number} already exists")
@@ -220,10 +214,7 @@ async def update_item(
     if current is None:
         raise NotFound("part item not found")
     authorize(caller, "parts.write")
-    sent = data.model_dump(include=set(ITEM_FIELDS), exclude_unset=True)
-    for name in ("serial_number", "status"):
-        if name in sent and sent[name] is None:
-            raise _field(name, "cannot be null")
+    sent = patch_values(data, include=ITEM_FIELDS, required=("serial_number", "status"))
     if current["status"] == "used" and sent:
         raise Conflict(f"part item {current['serial_number']} is used; its record is final")
     if sent.get("status") == "disposed" and current["reserved"]:
@@ -235,7 +226,7 @@ async def update_item(
         and sent["expiry_date"] < utcnow().date()
         and current["status"] == "in_stock"
     ):
-        raise _field("expiry_date", f"{sent['expiry_date']} is in the past")
+        raise invalid("expiry_date", f"{sent['expiry_date']} is in the past")
     if "serial_number" in sent and await repo.serial_taken(
         sent["serial_number"], except_id=item_id
     ):

@@ -12,8 +12,9 @@ from amss.auth.rules import Caller, authorize
 from amss.db.uow import UnitOfWork
 from amss.events.outbox import Event
 from amss.fleet.repository import AircraftRepository
-from amss.kit.errors import FieldProblem, NotFound, ValidationFailed
+from amss.kit.errors import FieldProblem, NotFound, ValidationFailed, invalid
 from amss.kit.pagination import Page
+from amss.kit.patching import patch_values
 from amss.kit.timefmt import utcnow
 from amss.orgs.service import act_in
 from amss.parts.repository import DefinitionRepository
@@ -206,13 +207,7 @@ async def update_program(
     if current is None:
         raise NotFound("maintenance program not found")
     authorize(caller, "programs.write")
-    sent = data.model_dump(include=set(STORED_FIELDS), exclude_unset=True)
-    cleared = [name for name in NOT_NULL_FIELDS if name in sent and sent[name] is None]
-    if cleared:
-        raise ValidationFailed(
-            f"{', '.join(cleared)} cannot be cleared",
-            details=[FieldProblem(name, "cannot be null") for name in cleared],
-        )
+    sent = patch_values(data, include=STORED_FIELDS, required=NOT_NULL_FIELDS)
     merged = {**dict(current), **sent}
     if all(merged[name] is None for name in INTERVAL_FIELDS):
         raise ValidationFailed(
@@ -224,10 +219,7 @@ async def update_program(
             ],
         )
     if merged["aircraft_id"] is not None and merged["aircraft_model"] is not None:
-        raise ValidationFailed(
-            "give aircraft_id or aircraft_model, not both",
-            details=[FieldProblem("aircraft_model", "the program already applies to one aircraft")],
-        )
+        raise invalid("aircraft_model", "give aircraft_id or aircraft_model, not both")
     if sent.get("aircraft_id") is not None:
         await _check_aircraft(uow, caller, sent["aircraft_id"])
     changes = journal.changes(current, merged, sent.keys())

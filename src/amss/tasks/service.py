@@ -17,8 +17,9 @@ from amss.db.tables import aircraft, maintenance_tasks, users
 from amss.db.uow import UnitOfWork
 from amss.events.outbox import Event
 from amss.fleet.repository import AircraftRepository
-from amss.kit.errors import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
+from amss.kit.errors import Conflict, Forbidden, NotFound, invalid
 from amss.kit.pagination import Page
+from amss.kit.patching import patch_values
 from amss.kit.timefmt import utcnow
 from amss.orgs.service import act_in
 from amss.parts import service as parts
@@ -58,10 +59,6 @@ class TaskRepository(ScopedRepository):
     table = maintenance_tasks
 
 
-def _field(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(f"{field}: {message}", details=[FieldProblem(field, message)])
-
-
 def _event(kind: str, task: RowMapping, extra: dict[str, Any] | None = None) -> Event:
     return Event(
         type=kind,
@@ -91,7 +88,7 @@ async def _check_mechanic(uow: UnitOfWork, caller: Caller, user_id: UUID | None)
     if role is None:
         raise NotFound("user not found")
     if role != "mechanic":
-        raise _field("assigned_mechanic_id", f"the user is a {role}, not a mechanic")
+        raise invalid("assigned_mechanic_id", f"the user is a {role}, not a mechanic")
 
 
 async def _locked_task(uow: UnitOfWork, caller: Caller, task_id: UUID) -> RowMapping:
@@ -168,10 +165,7 @@ async def update_task(uow: UnitOfWork, caller: Caller, task_id: UUID, data: Task
     _check_version(task, data.version)
     if task["state"] in rules.FINAL:
         raise Conflict(f"task {task['title']!r} is {task['state']}; it can no longer change")
-    sent = data.model_dump(exclude={"org_id", "version"}, exclude_unset=True)
-    for name in ("title", "type"):
-        if name in sent and sent[name] is None:
-            raise _field(name, "cannot be null")
+    sent = patch_values(data, exclude=("org_id", "version"), required=("title", "type"))
     if task["program_id"] is not None and set(LIMIT_FIELDS) & sent.keys():
         raise Conflict(
             "the limits of a generated task come from its maintenance program; change the program"
@@ -180,7 +174,7 @@ async def update_task(uow: UnitOfWork, caller: Caller, task_id: UUID, data: Task
         await _check_mechanic(uow, caller, sent["assigned_mechanic_id"])
     merged = {**dict(task), **sent}
     if merged["start_time"] and merged["end_time"] and merged["end_time"] < merged["start_time"]:
-        raise _field("end_time", "is before start_time")
+        raise invalid("end_time", "is before start_time")
     changes = journal.changes(task, merged, sent.keys())
     if not changes:
         return
@@ -336,7 +330,7 @@ async def _complete(
     # are not a record of the work.
     notes = (data.notes or "").strip()
     if not notes:
-        raise _field("notes", "describe the work done to complete the task")
+        raise invalid("notes", "describe the work done to complete the task")
     now = utcnow()
     if (
         task["end_time"] is not None
@@ -367,11 +361,13 @@ async def _complete(
     )
     cycles = data.completed_cycles if data.completed_cycles is not None else craft["cycles_total"]
     if Decimal(hours) > craft["flight_hours_total"]:
-        raise _field(
+        raise invalid(
             "completed_hours", f"is above the aircraft's meter ({craft['flight_hours_total']})"
         )
     if cycles > craft["cycles_total"]:
-        raise _field("completed_cycles", f"is above the aircraft's meter ({craft['cycles_total']})")
+        raise invalid(
+            "completed_cycles", f"is above the aircraft's meter ({craft['cycles_total']})"
+        )
     reservations = {
         r["part_item_id"]: r
         for r in await ReservationRepository(uow.session, caller.org_id).of_task(
@@ -408,7 +404,7 @@ async def _cancel(
     authorize(caller, "tasks.cancel")
     reason = (data.notes or "").strip()
     if not reason:
-        raise _field("notes", "give the reason for cancelling")
+        raise invalid("notes", "give the reason for cancelling")
     await parts.release_all(uow, caller, task)
     return {"state": "cancelled", "cancel_reason": reason, "notes": data.notes}
 

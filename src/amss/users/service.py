@@ -11,8 +11,9 @@ from amss.audit import journal
 from amss.auth.passwords import hash_password
 from amss.auth.rules import Caller, authorize, check_user_management
 from amss.db.uow import UnitOfWork
-from amss.kit.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+from amss.kit.errors import Conflict, NotFound
 from amss.kit.pagination import Page
+from amss.kit.patching import patch_values
 from amss.orgs.service import act_in
 from amss.users.repository import UserRepository
 from amss.users.schemas import UserCreate, UserUpdate
@@ -70,15 +71,7 @@ async def update_user(
     if current is None:
         raise NotFound("user not found")
     authorize(caller, "users.write")
-    sent = data.model_dump(exclude_unset=True, exclude={"org_id"})
-    cleared = [
-        name for name in ("email", "password", "role") if name in sent and sent[name] is None
-    ]
-    if cleared:
-        raise ValidationFailed(
-            f"{', '.join(cleared)} cannot be cleared",
-            details=[FieldProblem(name, "cannot be null") for name in cleared],
-        )
+    sent = patch_values(data, required=("email", "password", "role"))
     check_user_management(caller, target_role=current["role"], new_role=sent.get("role"))
     if "email" in sent and await repo.email_taken(sent["email"], except_id=user_id):
         raise Conflict(f"a user with email {sent['email']} already exists in this organization")

@@ -14,7 +14,7 @@ from amss.db.tables import webhook_deliveries
 from amss.db.uow import UnitOfWork
 from amss.events.outbox import Event, append_event
 from amss.events.queue import DELIVER_TASK, DELIVERY_QUEUE, Job, defer
-from amss.kit.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+from amss.kit.errors import Conflict, NotFound, invalid
 from amss.kit.pagination import Page
 from amss.kit.timefmt import utcnow
 from amss.orgs.service import act_in
@@ -45,9 +45,7 @@ async def create_webhook(
     try:
         await check_destination(data.url, production=production)
     except UnsafeDestination as problem:
-        raise ValidationFailed(
-            f"url: {problem}", details=[FieldProblem("url", str(problem))]
-        ) from None
+        raise invalid("url", str(problem)) from None
     secret = Secret.new()
     row = await WebhookRepository(uow.session, caller.org_id).insert(
         url=data.url, events=data.events, secret=secret.hex, created_by=caller.user_id
