@@ -290,3 +290,69 @@ async def test_a_destination_that_turns_private_fails_with_a_reason(
             text("SELECT last_error FROM webhook_deliveries WHERE id = :d"), {"d": delivery}
         )
     assert error.startswith("refused:") and "non-public" in error
+
+
+async def test_after_the_policys_attempts_a_delivery_is_dead_and_dead_lettered(
+    settings: Settings, database: Database, receiver: Receiver, redis_url: str | None
+) -> None:
+    org_id, _, _ = await committed_org(database)
+    marker = str(uuid.uuid4())
+    async with database.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE org_policies SET max_webhook_attempts = 2 WHERE org_id = :o"),
+            {"o": org_id},
+        )
+        hook = await conn.scalar(
+            text(
+                "INSERT INTO webhooks (org_id, url, events, secret) VALUES (:o, :u, '{*}', :s) RETURNING id"
+            ),
+            {"o": org_id, "u": receiver.url, "s": "ef" * 32},
+        )
+        event = await conn.scalar(
+            text(
+                "INSERT INTO outbox_events (org_id, event_type, aggregate_type, payload, dedupe_key, dispatched_at)"
+                " VALUES (:o, 'webhook.test', 'webhook', CAST(:p AS jsonb), :k, now()) RETURNING id"
+            ),
+            {
+                "o": org_id,
+                "p": json.dumps({"id": marker, "type": "webhook.test"}),
+                "k": f"dead:{marker}",
+            },
+        )
+        delivery = await conn.scalar(
+            text(
+                "INSERT INTO webhook_deliveries (org_id, webhook_id, event_id, event_type)"
+                " VALUES (:o, :w, :e, 'webhook.test') RETURNING id"
+            ),
+            {"o": org_id, "w": hook, "e": event},
+        )
+    receiver.script = [(503, {}), (503, {})]
+    stream = StreamPublisher(redis_url)
+    async with shared_client() as client:
+        assert await deliver(database, settings, client, stream, delivery) == "failed"
+        assert await deliver(database, settings, client, stream, delivery) == "dead"
+        assert (
+            await deliver(database, settings, client, stream, delivery) == "dead"
+        )  # no third send
+    await stream.close()
+    assert len(receiver.requests) == 2
+    async with database.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT status, attempt_count, attempts FROM webhook_deliveries WHERE id = :d"
+                ),
+                {"d": delivery},
+            )
+        ).one()
+    assert (row.status, row.attempt_count) == ("dead", 2)
+    assert [a["response_code"] for a in row.attempts] == [503, 503]
+    if redis_url is not None:
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(redis_url)
+        try:
+            entries = await redis.xrevrange("amss.dlq", count=20)
+        finally:
+            await redis.aclose()
+        assert any(marker in fields[b"event"].decode() for _, fields in entries)
