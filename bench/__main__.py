@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from bench import api_baseline, generation
+from bench import api_baseline, generation, webhooks
 
-BENCHMARKS = {"api_baseline": api_baseline.run, "generation": generation.run}
+BENCHMARKS = {
+    "api_baseline": api_baseline.run,
+    "generation": generation.run,
+    "webhooks": webhooks.run,
+}
 
 
 def main(names: list[str]) -> None:

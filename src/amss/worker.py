@@ -24,7 +24,7 @@ from amss.kit import retention
 from amss.kit.logging import get_logger
 from amss.kit.schedule import cron_for
 from amss.programs import jobs as program_jobs
-from amss.webhooks.jobs import deliver, shared_client
+from amss.webhooks.jobs import deliver_batch, shared_client
 
 _log = get_logger(__name__)
 
@@ -102,8 +102,11 @@ def create_worker_app(
 
     @app.task(name=DELIVER_TASK, queue=DELIVERY_QUEUE)
     @counted("deliver_webhook")
-    async def deliver_webhook(delivery_id: str) -> str:
-        return await deliver(database, settings, client(), stream, UUID(delivery_id))
+    async def deliver_webhook(delivery_ids: list[str]) -> dict[str, str]:
+        statuses = await deliver_batch(
+            database, settings, client(), stream, [UUID(item) for item in delivery_ids]
+        )
+        return {str(key): value for key, value in statuses.items()}
 
     @app.periodic(cron="* * * * * */15", periodic_id="stalled-jobs")
     @app.task(name="amss.recover_stalled_jobs", queue=PERIODIC_QUEUE)

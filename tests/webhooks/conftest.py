@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,8 +52,21 @@ class Receiver:
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
+    async with _receiving() as state:
+        yield state
+
+
+@pytest.fixture
+async def hanging_receiver() -> AsyncIterator[Receiver]:
+    """Answers nothing for 30 s: longer than the delivery timeout."""
+    async with _receiving(hang_seconds=30) as state:
+        yield state
+
+
+@asynccontextmanager
+async def _receiving(hang_seconds: float = 0.0) -> AsyncIterator[Receiver]:
     port = free_port()
-    state = Receiver(url=f"http://127.0.0.1:{port}/hook")
+    state = Receiver(url=f"http://127.0.0.1:{port}/hook", hang_seconds=hang_seconds)
 
     async def hook(request: Request) -> Response:
         body = await request.body()
@@ -73,6 +87,7 @@ async def receiver() -> AsyncIterator[Receiver]:
         yield state
     finally:
         server.should_exit = True
+        server.force_exit = True
         await task
 
 

@@ -120,3 +120,39 @@ async def _until_all_delivered(receiver: Receiver, expected: int, timeout: float
     deadline = time.monotonic() + timeout
     while len(per_delivery(receiver)) < expected and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
+
+
+async def test_a_hanging_receiver_does_not_hold_up_the_others(
+    database: Database, worker: object, receiver: Receiver, hanging_receiver: Receiver
+) -> None:
+    async with database.engine.begin() as conn:
+        org_id = await make_org(conn, name=f"Hang {uuid.uuid4().hex[:8]}")
+        for url in (hanging_receiver.url, receiver.url):
+            await conn.execute(
+                text(
+                    "INSERT INTO webhooks (org_id, url, events, secret) VALUES (:o, :u, '{task_updated}', :s)"
+                ),
+                {"o": org_id, "u": url, "s": "cd" * 32},
+            )
+    async with UnitOfWork(database.session_factory) as uow:
+        for number in range(400):
+            aggregate = uuid.uuid4()
+            await journal.append_events(
+                uow,
+                Caller.system(org_id),
+                [
+                    Event(
+                        "task_updated",
+                        "maintenance_task",
+                        aggregate,
+                        {"n": number},
+                        f"hang:{aggregate}",
+                    )
+                ],
+            )
+        await uow.commit()
+    started = time.monotonic()
+    delivered = await receiver.wait_for(400, timeout=30)
+    assert len(delivered) == 400, f"{len(delivered)} of 400 to the healthy receiver"
+    assert time.monotonic() - started < 15
+    assert hanging_receiver.requests  # the hanging one was tried meanwhile

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from uuid import UUID
 
 from prometheus_client import Counter, Gauge
@@ -9,7 +10,7 @@ from sqlalchemy import text
 
 from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
-from amss.events.queue import DELIVER_TASK, DELIVERY_QUEUE, Job, defer
+from amss.events.queue import defer, delivery_jobs
 from amss.events.stream import EVENTS_STREAM, StreamPublisher
 
 BATCH = 500
@@ -40,12 +41,13 @@ _DISPATCH = text(
              AND (b.event_type = ANY(w.events) OR '*' = ANY(w.events))
         WHERE b.event_type <> 'webhook.test'
         ON CONFLICT (webhook_id, event_id) DO NOTHING
-        RETURNING id
+        RETURNING id, webhook_id
     ),
     marked AS (
         UPDATE outbox_events e SET dispatched_at = now() FROM batch b WHERE e.id = b.id
     )
-    SELECT (SELECT coalesce(jsonb_agg(id), '[]'::jsonb) FROM deliveries) AS delivery_ids,
+    SELECT (SELECT coalesce(jsonb_agg(jsonb_build_array(webhook_id, id)), '[]'::jsonb) FROM deliveries)
+               AS deliveries,
            (SELECT coalesce(jsonb_agg(payload ORDER BY created_at), '[]'::jsonb) FROM batch) AS payloads,
            (SELECT extract(epoch FROM now() - min(created_at)) FROM batch) AS lag
     """
@@ -61,9 +63,16 @@ async def dispatch_events(database: Database, stream: StreamPublisher, org_id: U
             payloads = list(row.payloads)
             if not payloads:
                 return dispatched
+            by_webhook: dict[str, list[str]] = defaultdict(list)
+            for webhook_id, delivery_id in row.deliveries:
+                by_webhook[webhook_id].append(delivery_id)
             await defer(
                 uow.session,
-                [Job(DELIVERY_QUEUE, DELIVER_TASK, {"delivery_id": d}) for d in row.delivery_ids],
+                [
+                    job
+                    for webhook_id, ids in by_webhook.items()
+                    for job in delivery_jobs(webhook_id, ids)
+                ],
             )
             await uow.commit()
         dispatched += len(payloads)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -23,10 +23,11 @@ DELIVER_TASK = "amss.deliver_webhook"
 
 _DEFER = text(
     """
-    INSERT INTO procrastinate_jobs (queue_name, task_name, queueing_lock, args, scheduled_at)
-    SELECT j.queue_name, j.task_name, j.queueing_lock, j.args, j.scheduled_at
+    INSERT INTO procrastinate_jobs (queue_name, task_name, lock, queueing_lock, args, scheduled_at)
+    SELECT j.queue_name, j.task_name, j.lock, j.queueing_lock, j.args, j.scheduled_at
     FROM jsonb_to_recordset(CAST(:jobs AS jsonb))
-         AS j(queue_name text, task_name text, queueing_lock text, args jsonb, scheduled_at timestamptz)
+         AS j(queue_name text, task_name text, lock text, queueing_lock text, args jsonb,
+              scheduled_at timestamptz)
     ON CONFLICT (queueing_lock) WHERE status = 'todo' DO NOTHING
     """
 )
@@ -39,7 +40,7 @@ class Job:
     args: dict[str, Any]
     queueing_lock: str | None = None
     scheduled_at: datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    lock: str | None = None
 
 
 async def defer(session: AsyncSession, jobs: Sequence[Job]) -> None:
@@ -49,6 +50,7 @@ async def defer(session: AsyncSession, jobs: Sequence[Job]) -> None:
         {
             "queue_name": job.queue,
             "task_name": job.task,
+            "lock": job.lock,
             "queueing_lock": job.queueing_lock,
             "args": job.args,
             "scheduled_at": job.scheduled_at.isoformat() if job.scheduled_at else None,
@@ -56,6 +58,34 @@ async def defer(session: AsyncSession, jobs: Sequence[Job]) -> None:
         for job in jobs
     ]
     await session.execute(_DEFER, {"jobs": json.dumps(rows)})
+
+
+# Deliveries to one webhook run in at most LANES jobs at a time (procrastinate runs jobs of
+# one lock one after another): a receiver that hangs holds LANES worker slots, not all.
+LANES = 4
+DELIVERY_BATCH = 50
+
+
+def delivery_jobs(
+    webhook_id: UUID | str,
+    delivery_ids: Sequence[UUID | str],
+    *,
+    scheduled_at: datetime | None = None,
+) -> list[Job]:
+    """Jobs delivering these deliveries of one webhook: batches spread over its lanes."""
+    ids = [str(delivery_id) for delivery_id in delivery_ids]
+    batches = [ids[start : start + DELIVERY_BATCH] for start in range(0, len(ids), DELIVERY_BATCH)]
+    first_lane = int(ids[0][:8], 16) if ids else 0
+    return [
+        Job(
+            DELIVERY_QUEUE,
+            DELIVER_TASK,
+            {"delivery_ids": batch},
+            lock=f"webhook:{webhook_id}:{(first_lane + number) % LANES}",
+            scheduled_at=scheduled_at,
+        )
+        for number, batch in enumerate(batches)
+    ]
 
 
 def note_events(session: AsyncSession, org_id: UUID) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -16,7 +17,7 @@ from sqlalchemy import text
 from amss.config import Settings
 from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
-from amss.events.queue import DELIVER_TASK, DELIVERY_QUEUE, Job, defer
+from amss.events.queue import defer, delivery_jobs
 from amss.events.stream import DEAD_LETTER_STREAM, StreamPublisher
 from amss.kit.timefmt import rfc3339, utcnow
 from amss.webhooks.guard import UnsafeDestination, check_destination
@@ -37,9 +38,15 @@ _LOAD = text(
     JOIN webhooks w ON w.id = d.webhook_id
     JOIN outbox_events e ON e.id = d.event_id
     JOIN org_policies pol ON pol.org_id = d.org_id
-    WHERE d.id = :id
+    WHERE d.id = ANY(CAST(:ids AS uuid[])) AND d.status IN ('pending', 'failed')
+    ORDER BY d.created_at
     FOR UPDATE OF d SKIP LOCKED
     """
+)
+
+_CANCEL = text(
+    "UPDATE webhook_deliveries SET status = 'cancelled', next_attempt_at = NULL"
+    " WHERE id = ANY(CAST(:ids AS uuid[]))"
 )
 
 _RECORD = text(
@@ -53,12 +60,16 @@ _RECORD = text(
     """
 )
 
+# Attempts of one job in flight at once (a job holds one worker slot).
+PER_JOB_CONCURRENCY = 25
+
 
 def shared_client() -> httpx2.AsyncClient:
     """One client per worker: pooled connections, a 10 s timeout, bounded concurrency."""
     return httpx2.AsyncClient(
         timeout=httpx2.Timeout(TIMEOUT_SECONDS),
-        limits=httpx2.Limits(max_connections=64, max_keepalive_connections=16),
+        # A hanging receiver holds at most LANES x PER_JOB_CONCURRENCY connections.
+        limits=httpx2.Limits(max_connections=256, max_keepalive_connections=64),
         follow_redirects=False,
     )
 
@@ -97,47 +108,26 @@ def _ms(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
 
 
-async def deliver(
-    database: Database,
-    settings: Settings,
-    client: httpx2.AsyncClient,
-    stream: StreamPublisher,
-    delivery_id: UUID,
-) -> str:
-    """Send one attempt; returns the delivery's status afterwards."""
-    async with UnitOfWork(database.session_factory) as uow:
-        row = (await uow.session.execute(_LOAD, {"id": delivery_id})).first()
-        if row is None:
-            return "busy or gone"
-        if row.status not in ("pending", "failed"):
-            return str(row.status)
-        if not row.active or row.deleted_at is not None:
-            await uow.session.execute(
-                text(
-                    "UPDATE webhook_deliveries SET status = 'cancelled', next_attempt_at = NULL"
-                    " WHERE id = :id"
-                ),
-                {"id": delivery_id},
-            )
-            await uow.commit()
-            return "cancelled"
+async def _attempt(client: httpx2.AsyncClient, settings: Settings, row: Any) -> Outcome:
     body = json.dumps(row.payload, separators=(",", ":")).encode()
     try:
         # DNS may change after the subscription was checked: check at every delivery.
         await check_destination(row.url, production=settings.is_production)
-        headers = signature_headers(
-            Secret.from_hex(row.secret),
-            webhook_id=str(row.webhook_id),
-            delivery_id=str(delivery_id),
-            event_type=row.event_type,
-            body=body,
-            now=time.time(),
-        )
-        outcome = await _post(client, row.url, body, headers)
     except UnsafeDestination as refused:
-        outcome = Outcome(None, None, f"refused: {refused}", None, 0)
+        return Outcome(None, None, f"refused: {refused}", None, 0)
+    headers = signature_headers(
+        Secret.from_hex(row.secret),
+        webhook_id=str(row.webhook_id),
+        delivery_id=str(row.id),
+        event_type=row.event_type,
+        body=body,
+        now=time.time(),
+    )
+    return await _post(client, row.url, body, headers)
+
+
+def _result(row: Any, outcome: Outcome, now: datetime) -> dict[str, Any]:
     attempt = row.attempt_count + 1
-    now = utcnow()
     next_attempt = None
     if outcome.code is not None and 200 <= outcome.code < 300:
         status = "delivered"
@@ -147,39 +137,86 @@ async def deliver(
         status = "failed"
         wait = outcome.retry_after if outcome.retry_after is not None else backoff_seconds(attempt)
         next_attempt = now + timedelta(seconds=wait)
-    record: dict[str, Any] = {
+    record = {
         "at": rfc3339(now),
         "response_code": outcome.code,
         "error": outcome.error,
         "duration_ms": outcome.duration_ms,
     }
+    return {
+        "id": row.id,
+        "status": status,
+        "next_attempt_at": next_attempt,
+        "code": outcome.code,
+        "body": outcome.body,
+        "error": outcome.error,
+        "attempt": json.dumps([record]),
+    }
+
+
+async def deliver_batch(
+    database: Database,
+    settings: Settings,
+    client: httpx2.AsyncClient,
+    stream: StreamPublisher,
+    delivery_ids: list[UUID],
+) -> dict[UUID, str]:
+    """One attempt for each still-open delivery of the batch; their statuses afterwards.
+
+    The rows are claimed, then sent with no transaction open (a receiver may take 10 s),
+    then every result is recorded in one transaction with the retries it schedules.
+    """
     async with UnitOfWork(database.session_factory) as uow:
-        await uow.session.execute(
-            _RECORD,
-            {
-                "id": delivery_id,
-                "status": status,
-                "next_attempt_at": next_attempt,
-                "code": outcome.code,
-                "body": outcome.body,
-                "error": outcome.error,
-                "attempt": json.dumps([record]),
-            },
+        rows = (await uow.session.execute(_LOAD, {"ids": delivery_ids})).all()
+        gone = [row.id for row in rows if not row.active or row.deleted_at is not None]
+        if gone:
+            await uow.session.execute(_CANCEL, {"ids": gone})
+            await uow.commit()
+    statuses: dict[UUID, str] = dict.fromkeys(gone, "cancelled")
+    live = [row for row in rows if row.id not in statuses]
+    if not live:
+        return statuses
+    slots = asyncio.Semaphore(PER_JOB_CONCURRENCY)
+
+    async def attempt(row: Any) -> Outcome:
+        async with slots:
+            return await _attempt(client, settings, row)
+
+    outcomes = await asyncio.gather(*(attempt(row) for row in live))
+    now = utcnow()
+    results = [_result(row, outcome, now) for row, outcome in zip(live, outcomes, strict=True)]
+    async with UnitOfWork(database.session_factory) as uow:
+        await uow.session.execute(_RECORD, results)
+        retries: dict[tuple[UUID, datetime], list[UUID]] = {}
+        for row, result in zip(live, results, strict=True):
+            if result["next_attempt_at"] is not None:
+                retries.setdefault((row.webhook_id, result["next_attempt_at"]), []).append(row.id)
+        await defer(
+            uow.session,
+            [
+                job
+                for (webhook_id, when), ids in retries.items()
+                for job in delivery_jobs(webhook_id, ids, scheduled_at=when)
+            ],
         )
-        if next_attempt is not None:
-            await defer(
-                uow.session,
-                [
-                    Job(
-                        DELIVERY_QUEUE,
-                        DELIVER_TASK,
-                        {"delivery_id": str(delivery_id)},
-                        scheduled_at=next_attempt,
-                    )
-                ],
-            )
         await uow.commit()
-    webhook_deliveries_total.labels(status=status).inc()
-    if status == "dead":
-        await stream.publish(DEAD_LETTER_STREAM, [{"delivery_id": str(delivery_id), **row.payload}])
-    return status
+    dead = []
+    for row, result in zip(live, results, strict=True):
+        statuses[row.id] = result["status"]
+        webhook_deliveries_total.labels(status=result["status"]).inc()
+        if result["status"] == "dead":
+            dead.append({"delivery_id": str(row.id), **row.payload})
+    await stream.publish(DEAD_LETTER_STREAM, dead)
+    return statuses
+
+
+async def deliver(
+    database: Database,
+    settings: Settings,
+    client: httpx2.AsyncClient,
+    stream: StreamPublisher,
+    delivery_id: UUID,
+) -> str:
+    """One attempt of one delivery; its status afterwards ("not open" when there is none)."""
+    statuses = await deliver_batch(database, settings, client, stream, [delivery_id])
+    return statuses.get(delivery_id, "not open")

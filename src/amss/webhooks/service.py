@@ -13,7 +13,7 @@ from amss.auth.rules import Caller, authorize
 from amss.db.tables import webhook_deliveries
 from amss.db.uow import UnitOfWork
 from amss.events.outbox import Event, append_event
-from amss.events.queue import DELIVER_TASK, DELIVERY_QUEUE, Job, defer
+from amss.events.queue import defer, delivery_jobs
 from amss.kit.errors import Conflict, NotFound, invalid
 from amss.kit.pagination import Page
 from amss.kit.timefmt import utcnow
@@ -22,10 +22,6 @@ from amss.webhooks.guard import UnsafeDestination, check_destination
 from amss.webhooks.repository import DeliveryRepository, WebhookRepository
 from amss.webhooks.rules import Secret
 from amss.webhooks.schemas import WebhookCreate
-
-
-def deliver_job(delivery_id: UUID) -> Job:
-    return Job(DELIVERY_QUEUE, DELIVER_TASK, {"delivery_id": str(delivery_id)})
 
 
 async def _webhook(
@@ -122,7 +118,7 @@ async def send_test(uow: UnitOfWork, caller: Caller, webhook_id: UUID) -> UUID:
         action="create",
         details={"new": {"webhook_id": webhook_id, "event_type": event.type}},
     )
-    await defer(uow.session, [deliver_job(delivery_id)])
+    await defer(uow.session, delivery_jobs(webhook_id, [delivery_id]))
     await uow.commit()
     return delivery_id
 
@@ -157,5 +153,5 @@ async def redeliver(uow: UnitOfWork, caller: Caller, webhook_id: UUID, delivery_
             "reason": "redeliver",
         },
     )
-    await defer(uow.session, [deliver_job(delivery_id)])
+    await defer(uow.session, delivery_jobs(webhook_id, [delivery_id]))
     await uow.commit()
