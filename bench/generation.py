@@ -67,7 +67,7 @@ async def _timed(database: Database, work: Callable[[UnitOfWork], Awaitable[obje
 
 async def _clear_tasks(database: Database) -> None:
     async with database.engine.begin() as conn:
-        await conn.execute(text("TRUNCATE maintenance_tasks, outbox_events"))
+        await conn.execute(text("TRUNCATE maintenance_tasks, outbox_events CASCADE"))
 
 
 async def _run(url: str) -> dict[str, float]:

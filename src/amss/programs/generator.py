@@ -212,6 +212,15 @@ SELECT id, org_id, aircraft_id, program_id FROM inserted
 
 REFRESH_STATISTICS_AFTER = 5000
 
+_PLANNER_SETTINGS = text(
+    "SELECT current_setting('enable_nestloop') AS nestloop,"
+    " current_setting('enable_mergejoin') AS mergejoin"
+)
+_HASH_JOINS_ONLY = text(
+    "SELECT set_config('enable_nestloop', :nestloop, true),"
+    " set_config('enable_mergejoin', :mergejoin, true)"
+)
+
 
 @dataclass(frozen=True)
 class GeneratedTask:
@@ -232,6 +241,12 @@ async def generate(
     aircraft_id: UUID | None = None,
 ) -> list[GeneratedTask]:
     """Run one sweep, limited to an organization, a program and/or an aircraft."""
+    # Hash joins only for the sweep. With statistics that still think the tables are small
+    # (a fleet just imported, tasks being inserted by this very statement) the planner picks
+    # nested loops that rescan the growing task index per pair: hours instead of seconds.
+    # Transaction-local, restored right after.
+    previous = (await session.execute(_PLANNER_SETTINGS)).one()
+    await session.execute(_HASH_JOINS_ONLY, {"nestloop": "off", "mergejoin": "off"})
     rows = await session.execute(
         text(_SWEEP),
         {
@@ -248,6 +263,9 @@ async def generate(
         },
     )
     generated = [GeneratedTask(row.id, row.org_id, row.aircraft_id, row.program_id) for row in rows]
+    await session.execute(
+        _HASH_JOINS_ONLY, {"nestloop": previous.nestloop, "mergejoin": previous.mergejoin}
+    )
     for generated_org in {task.org_id for task in generated}:
         note_events(session, generated_org)
     if len(generated) >= REFRESH_STATISTICS_AFTER:
