@@ -11,8 +11,6 @@ from amss.audit import journal
 from amss.auth.rules import Caller, authorize
 from amss.compliance.repository import ComplianceRepository
 from amss.compliance.schemas import ComplianceCreate, ComplianceUpdate, SignOff
-from amss.db.scoped import fetch_first
-from amss.db.tables import maintenance_tasks
 from amss.db.uow import UnitOfWork
 from amss.events.outbox import Event
 from amss.kit.errors import Conflict, NotFound
@@ -20,21 +18,13 @@ from amss.kit.pagination import Page
 from amss.kit.patching import patch_values
 from amss.kit.timefmt import utcnow
 from amss.orgs.service import act_in
+from amss.tasks.repository import TaskRepository
 
 
 async def _open_task(uow: UnitOfWork, caller: Caller, task_id: UUID) -> RowMapping:
     # Locked: a completion of the task waits for this item, or this waits for it (and then
     # sees the task closed) — an item can never slip in beside a completion.
-    task = await fetch_first(
-        uow.session,
-        maintenance_tasks.select()
-        .where(
-            maintenance_tasks.c.org_id == caller.org_id,
-            maintenance_tasks.c.id == task_id,
-            maintenance_tasks.c.deleted_at.is_(None),
-        )
-        .with_for_update(),
-    )
+    task = await TaskRepository(uow.session, caller.org_id).get(task_id, for_update=True)
     if task is None:
         raise NotFound("maintenance task not found")
     if task["state"] not in ("scheduled", "in_progress"):

@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 
 from amss.audit import journal
@@ -29,9 +28,9 @@ from amss.kit.patching import patch_values
 from amss.kit.timefmt import utcnow
 from amss.orgs.service import act_in
 from amss.programs.due_scan import scan_due_status
-from amss.programs.forecast import due_status_sql, reproject
+from amss.programs.forecast import reproject
 from amss.programs.service import keep_tasks_in_step
-from amss.tasks.repository import TaskReadRepository
+from amss.tasks.repository import TaskReadRepository, TaskRepository
 
 MAX_HOURS_PER_DAY = Decimal(24)
 PUBLIC_FIELDS = (
@@ -45,17 +44,6 @@ PUBLIC_FIELDS = (
     "avg_daily_hours",
     "avg_daily_cycles",
     "last_maintenance",
-)
-
-_OVERDUE_TASK = text(
-    f"""
-    SELECT t.id, t.title FROM maintenance_tasks t
-    JOIN aircraft a ON a.org_id = t.org_id AND a.id = t.aircraft_id
-    JOIN org_policies pol ON pol.org_id = t.org_id
-    WHERE t.org_id = :org_id AND t.aircraft_id = :aircraft_id AND t.deleted_at IS NULL
-      AND t.state IN ('scheduled', 'in_progress') AND {due_status_sql()} = 'overdue'
-    ORDER BY t.projected_due_at NULLS LAST LIMIT 1
-    """
 )
 
 
@@ -170,12 +158,9 @@ async def update_aircraft(
                 "to lower it",
             )
     if sent.get("status") == "operational" and current["status"] != "operational":
-        overdue = (
-            await uow.session.execute(
-                _OVERDUE_TASK,
-                {"org_id": caller.org_id, "aircraft_id": aircraft_id, "now": utcnow()},
-            )
-        ).first()
+        overdue = await TaskRepository(uow.session, caller.org_id).first_overdue(
+            aircraft_id, utcnow()
+        )
         if overdue is not None:
             raise Conflict(
                 f"aircraft {current['tail_number']} cannot be operational: task {overdue.title!r} "

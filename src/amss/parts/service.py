@@ -10,7 +10,6 @@ from sqlalchemy.engine import RowMapping
 
 from amss.audit import journal
 from amss.auth.rules import Caller, authorize, may_work_on
-from amss.db.tables import maintenance_tasks
 from amss.db.uow import UnitOfWork
 from amss.events.outbox import Event
 from amss.kit.errors import Conflict, Forbidden, NotFound, invalid
@@ -20,6 +19,7 @@ from amss.kit.timefmt import utcnow
 from amss.orgs.service import act_in
 from amss.parts.repository import DefinitionRepository, ItemRepository, ReservationRepository
 from amss.parts.schemas import DefinitionCreate, DefinitionUpdate, ItemCreate, ItemUpdate
+from amss.tasks.repository import TaskRepository
 
 OPEN_TASK_STATES = ("scheduled", "in_progress")
 DEFINITION_FIELDS = ("name", "part_number", "category", "min_stock")
@@ -407,18 +407,7 @@ async def release_all(uow: UnitOfWork, caller: Caller, task: RowMapping) -> None
 
 
 async def _task_for_parts(uow: UnitOfWork, caller: Caller, task_id: UUID) -> RowMapping:
-    from amss.db.scoped import fetch_first
-
-    row = await fetch_first(
-        uow.session,
-        maintenance_tasks.select()
-        .where(
-            maintenance_tasks.c.org_id == caller.org_id,
-            maintenance_tasks.c.id == task_id,
-            maintenance_tasks.c.deleted_at.is_(None),
-        )
-        .with_for_update(),
-    )
+    row = await TaskRepository(uow.session, caller.org_id).get(task_id, for_update=True)
     if row is None:
         raise NotFound("maintenance task not found")
     if not may_work_on(caller, row["assigned_mechanic_id"]):

@@ -7,9 +7,11 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import text
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import Row, RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amss.db.scoped import ScopedRepository
+from amss.db.tables import maintenance_tasks
 from amss.kit.pagination import Page
 from amss.programs.forecast import RATE_CYCLES, RATE_HOURS, due_status_sql
 
@@ -40,6 +42,31 @@ _FILTERS = {
 }
 
 _ORDER = " ORDER BY t.projected_due_at ASC NULLS LAST, t.created_at DESC, t.id"
+
+
+# Open tasks of one aircraft that are overdue now, most urgent first.
+_OVERDUE = f"""
+    SELECT t.id, t.title FROM maintenance_tasks t
+    JOIN aircraft a ON a.org_id = t.org_id AND a.id = t.aircraft_id
+    JOIN org_policies pol ON pol.org_id = t.org_id
+    WHERE t.org_id = :org_id AND t.aircraft_id = :aircraft_id AND t.deleted_at IS NULL
+      AND t.state IN ('scheduled', 'in_progress') AND {due_status_sql()} = 'overdue'
+"""
+
+
+class TaskRepository(ScopedRepository):
+    """Maintenance tasks of one organization (writes, locks, overdue checks)."""
+
+    table = maintenance_tasks
+
+    async def first_overdue(
+        self, aircraft_id: UUID, now: datetime, *, task_id: UUID | None = None
+    ) -> Row[Any] | None:
+        """The most urgent overdue open task of the aircraft (or whether ``task_id`` is one)."""
+        sql = _OVERDUE + (" AND t.id = :task_id" if task_id else "")
+        sql += " ORDER BY t.projected_due_at NULLS LAST LIMIT 1"
+        params = {"org_id": self.org_id, "aircraft_id": aircraft_id, "now": now, "task_id": task_id}
+        return (await self.session.execute(text(sql), params)).first()
 
 
 class TaskReadRepository:

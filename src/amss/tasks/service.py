@@ -6,13 +6,12 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import RowMapping
 
 from amss.audit import journal
 from amss.auth.rules import Caller, authorize, may_work_on
 from amss.compliance.repository import ComplianceRepository
-from amss.db.scoped import ScopedRepository
 from amss.db.tables import aircraft, maintenance_tasks, users
 from amss.db.uow import UnitOfWork
 from amss.events.outbox import Event
@@ -25,38 +24,14 @@ from amss.orgs.service import act_in
 from amss.parts import service as parts
 from amss.parts.repository import ReservationRepository
 from amss.programs.due_scan import scan_due_status
-from amss.programs.forecast import due_status_sql, reproject
+from amss.programs.forecast import reproject
 from amss.programs.generator import generate
 from amss.tasks import rules
-from amss.tasks.repository import TaskReadRepository
+from amss.tasks.repository import TaskReadRepository, TaskRepository
 from amss.tasks.schemas import TaskCreate, TaskTransition, TaskUpdate
 
 PLANNING_FIELDS = ("title", "type", "start_time", "end_time", "assigned_mechanic_id", "notes")
 LIMIT_FIELDS = ("due_at", "due_hours", "due_cycles")
-
-_OVERDUE_LEFT = text(
-    f"""
-    SELECT count(*) FROM maintenance_tasks t
-    JOIN aircraft a ON a.org_id = t.org_id AND a.id = t.aircraft_id
-    JOIN org_policies pol ON pol.org_id = t.org_id
-    WHERE t.org_id = :org_id AND t.aircraft_id = :aircraft_id AND t.deleted_at IS NULL
-      AND t.state IN ('scheduled', 'in_progress') AND {due_status_sql()} = 'overdue'
-    """
-)
-
-
-_TASK_OVERDUE = text(
-    f"""
-    SELECT {due_status_sql()} = 'overdue' FROM maintenance_tasks t
-    JOIN aircraft a ON a.org_id = t.org_id AND a.id = t.aircraft_id
-    JOIN org_policies pol ON pol.org_id = t.org_id
-    WHERE t.org_id = :org_id AND t.id = :task_id
-    """
-)
-
-
-class TaskRepository(ScopedRepository):
-    table = maintenance_tasks
 
 
 def _event(kind: str, task: RowMapping, extra: dict[str, Any] | None = None) -> Event:
@@ -294,10 +269,7 @@ async def _restore_aircraft(
         return
     if await _in_progress_count(uow, caller, aircraft_id, excluding=task["id"]):
         return
-    overdue = await uow.session.scalar(
-        _OVERDUE_LEFT, {"org_id": caller.org_id, "aircraft_id": aircraft_id, "now": utcnow()}
-    )
-    if overdue:
+    if await TaskRepository(uow.session, caller.org_id).first_overdue(aircraft_id, utcnow()):
         return
     reason = f"task {task['title']!r} {task['state']}; no work in progress and nothing overdue"
     await _set_aircraft_status(uow, caller, craft, "operational", reason)
@@ -416,8 +388,8 @@ async def transition(uow: UnitOfWork, caller: Caller, task_id: UUID, data: TaskT
     _check_version(task, data.version)
     rules.check_transition(task["title"], task["state"], data.new_state)
     was_overdue = data.new_state == "completed" and bool(
-        await uow.session.scalar(
-            _TASK_OVERDUE, {"org_id": caller.org_id, "task_id": task_id, "now": utcnow()}
+        await TaskRepository(uow.session, caller.org_id).first_overdue(
+            task["aircraft_id"], utcnow(), task_id=task_id
         )
     )
     if data.new_state != "cancelled" and not may_work_on(caller, task["assigned_mechanic_id"]):
