@@ -1,12 +1,34 @@
-"""Times are UTC and written as RFC 3339 with a ``Z`` (SPEC §4)."""
+"""Times are UTC and written as RFC 3339 with a ``Z`` (SPEC §4); the one clock of AMSS."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
+
+# Tests (and only tests) move time: a due-soon window opening, a calendar limit passing.
+# A context variable, so a frozen clock follows the request through the ASGI app in process
+# and never leaks into another task.
+_frozen: ContextVar[datetime | None] = ContextVar("amss_frozen_clock", default=None)
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, in UTC: every service and job reads time here, never from datetime directly."""
+    frozen = _frozen.get()
+    return frozen if frozen is not None else datetime.now(UTC)
+
+
+@contextmanager
+def clock_at(moment: datetime) -> Iterator[datetime]:
+    """Within the block, ``utcnow()`` answers ``moment`` (which must carry a time zone)."""
+    if moment.tzinfo is None:
+        raise ValueError("clock_at needs an aware datetime")
+    token = _frozen.set(moment.astimezone(UTC))
+    try:
+        yield moment
+    finally:
+        _frozen.reset(token)
 
 
 def rfc3339(value: datetime) -> str:
