@@ -22,8 +22,8 @@ from sqlalchemy import text
 from amss.auth.rules import Caller
 from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
-from amss.programs.forecast import reproject
-from amss.programs.generator import generate
+from amss.due.forecast import reproject
+from amss.due.generator import generate
 from bench.database import scratch_database
 from bench.harness import RESULTS_DIR
 
@@ -108,13 +108,13 @@ async def _run(url: str) -> dict[str, float]:
         sweep.append(
             await _timed(
                 database,
-                lambda uow: generate(uow.session, system, now=now, reason="bench", org_id=org),
+                lambda uow: generate(uow.session, system, now=now, reason="bench"),
             )
         )
         idle.append(
             await _timed(
                 database,
-                lambda uow: generate(uow.session, system, now=now, reason="bench", org_id=org),
+                lambda uow: generate(uow.session, system, now=now, reason="bench"),
             )
         )
         async with database.engine.begin() as conn:

@@ -29,7 +29,7 @@ from amss.audit import journal
 from amss.auth.rules import Caller
 from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
-from amss.events.outbox import Event
+from amss.events.catalogue import Event
 from bench.database import scratch_database
 from bench.harness import RESULTS_DIR
 
@@ -66,7 +66,7 @@ class Receiver:
 async def _event(database: Database, org_id: uuid.UUID, number: int) -> None:
     async with UnitOfWork(database.session_factory) as uow:
         aggregate = uuid.uuid4()
-        await journal.append_events(
+        await journal.announce(
             uow,
             Caller.system(org_id),
             [
@@ -82,7 +82,7 @@ async def _events(database: Database, org_id: uuid.UUID, count: int) -> None:
     async with UnitOfWork(database.session_factory) as uow:
         for number in range(count):
             aggregate = uuid.uuid4()
-            await journal.append_events(
+            await journal.announce(
                 uow,
                 Caller.system(org_id),
                 [

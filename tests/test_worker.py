@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from amss.db.engine import Database
 from amss.kit import retention
 from amss.kit.schedule import cron_for
-from amss.programs import jobs
+from amss.due import jobs
 from tests.factories import make_org, make_user
 from tests.test_cli import free_port
 

@@ -19,6 +19,7 @@ from amss.auth.tokens import TokenSigner, signing_keys
 from amss.compliance.router import router as compliance_router
 from amss.config import Settings
 from amss.db.engine import Database
+from amss.due.router import router as due_router
 from amss.fleet.router import router as fleet_router
 from amss.health.router import SWAGGER_ASSETS, metrics_router
 from amss.health.router import router as health_router
@@ -93,6 +94,7 @@ def create_app(settings: Settings, database: Database, *, api: bool = True) -> F
             orgs_router,
             users_router,
             fleet_router,
+            due_router,
             programs_router,
             tasks_router,
             parts_router,

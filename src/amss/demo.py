@@ -18,13 +18,13 @@ from amss.compliance.schemas import ComplianceCreate, SignOff
 from amss.db.engine import Database
 from amss.db.tables import aircraft, maintenance_programs, maintenance_tasks, organizations, users
 from amss.db.uow import UnitOfWork
+from amss.due import engine
 from amss.fleet.repository import AircraftRepository
 from amss.kit.timefmt import utcnow
 from amss.orgs.repository import OrganizationRepository
 from amss.parts.repository import DefinitionRepository, ItemRepository
 from amss.parts.service import check_low_stock
 from amss.programs.repository import ProgramRepository
-from amss.programs.service import keep_tasks_in_step
 from amss.tasks import service as task_service
 from amss.tasks.schemas import TaskTransition
 from amss.users.repository import UserRepository
@@ -205,7 +205,7 @@ async def _seed_fleet(uow: UnitOfWork, system: Caller) -> int:
             entity_version=program["version"],
         )
     await _seed_parts(uow, system)
-    await keep_tasks_in_step(uow, system, "demo data loaded")
+    await engine.after_change(uow, system, reason="demo data loaded")
     return len(ids)
 
 
@@ -327,7 +327,7 @@ async def _seed_work_in_progress(database: Database, org_id: UUID) -> None:
             ),
         )
     async with UnitOfWork(database.session_factory) as uow:
-        await compliance_service.sign_off(uow, caller, item["id"], SignOff(result="pass"))
+        await compliance_service.sign_off(uow, caller, item.id, SignOff(result="pass"))
     async with UnitOfWork(database.session_factory) as uow:
         await compliance_service.create_item(
             uow,

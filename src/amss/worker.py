@@ -13,23 +13,20 @@ from uuid import UUID
 
 import httpx2
 import procrastinate
-from prometheus_client import Counter
 
 from amss.config import Settings
 from amss.db.engine import Database, libpq_url
+from amss.due import jobs as due_jobs
 from amss.events.jobs import dispatch_events
 from amss.events.queue import DELIVER_TASK, DELIVERY_QUEUE, DISPATCH_QUEUE, DISPATCH_TASK
 from amss.events.stream import StreamPublisher
 from amss.kit import retention
 from amss.kit.logging import get_logger
+from amss.kit.metrics import job_failures_total, job_runs_total
 from amss.kit.schedule import cron_for
-from amss.programs import jobs as program_jobs
 from amss.webhooks.jobs import deliver_batch, shared_client
 
 _log = get_logger(__name__)
-
-job_runs_total = Counter("amss_job_runs_total", "Jobs run, by job.", ["job"])
-job_failures_total = Counter("amss_job_failures_total", "Jobs that raised, by job.", ["job"])
 
 PERIODIC_QUEUE = "periodic"
 # procrastinate workers send a heartbeat every 10 s: 30 s of silence means the worker died.
@@ -71,14 +68,14 @@ def create_worker_app(
     @app.periodic(cron=cron_for(settings.generator_interval), periodic_id="due-sweep")
     @app.task(name="amss.due_sweep", queue=PERIODIC_QUEUE, pass_context=False)
     @counted("due_sweep")
-    async def due_sweep(timestamp: int) -> program_jobs.SweepResult:
-        return await program_jobs.sweep(database)
+    async def due_sweep(timestamp: int) -> due_jobs.SweepResult:
+        return await due_jobs.sweep(database)
 
     @app.periodic(cron="30 2 * * *", periodic_id="forecast-refresh")
     @app.task(name="amss.refresh_forecasts", queue=PERIODIC_QUEUE)
     @counted("refresh_forecasts")
     async def refresh_forecasts(timestamp: int) -> int:
-        return await program_jobs.refresh_forecasts(database)
+        return await due_jobs.refresh_forecasts(database)
 
     @app.periodic(cron=cron_for(settings.retention_cleanup_interval), periodic_id="retention")
     @app.task(name="amss.retention", queue=PERIODIC_QUEUE)

@@ -12,7 +12,8 @@ from amss.audit import journal
 from amss.auth.rules import Caller
 from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
-from amss.events.outbox import Event
+from amss.events.catalogue import Event
+from amss.kit.patching import diff
 from tests.factories import make_org
 
 
@@ -105,4 +106,4 @@ async def test_an_event_is_written_once_per_dedupe_key(
 def test_changes_lists_only_changed_fields_and_never_secrets() -> None:
     old = {"role": "viewer", "name": "A", "password_hash": "x"}
     new = {"role": "scheduler", "name": "A", "password_hash": "y"}
-    assert journal.changes(old, new) == {"role": {"old": "viewer", "new": "scheduler"}}
+    assert diff(old, new) == {"role": {"old": "viewer", "new": "scheduler"}}

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from amss.auth.rules import Caller
 from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
-from amss.programs import rules
-from amss.programs.generator import generate
+from amss.due import rules
+from amss.due.generator import generate
 from tests.factories import bearer, make_org, make_user
 
 D = Decimal
@@ -197,7 +197,6 @@ async def test_two_concurrent_sweeps_create_no_duplicates(database: Database) ->
                 Caller.system(org_id),
                 now=datetime.now(UTC),
                 reason="sweep",
-                org_id=org_id,
             )
             await asyncio.sleep(0.05)  # hold the transaction so the two overlap
             await uow.commit()
@@ -348,7 +347,7 @@ async def test_sql_due_status_agrees_with_the_rule(
     due_hours: int | None,
     tolerance_hours: int | None,
 ) -> None:
-    from amss.programs.forecast import due_status_sql
+    from amss.due.sql import due_status as due_status_sql
 
     now = datetime(2026, 6, 1, tzinfo=UTC)
     due_at = now + timedelta(days=due_offset_days) if due_offset_days is not None else None

@@ -22,7 +22,7 @@ from amss.auth.rules import Caller
 from amss.config import Settings
 from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
-from amss.events.outbox import Event
+from amss.events.catalogue import Event
 from amss.events.stream import StreamPublisher
 from amss.webhooks.jobs import deliver, shared_client
 from tests.conftest import serve_app

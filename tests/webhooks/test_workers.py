@@ -20,7 +20,7 @@ from amss.audit import journal
 from amss.auth.rules import Caller
 from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
-from amss.events.outbox import Event
+from amss.events.catalogue import Event
 from tests.factories import make_org
 from tests.test_cli import free_port
 from tests.webhooks.conftest import Receiver
@@ -70,7 +70,7 @@ async def events_for_a_subscribed_org(database: Database, url: str, count: int) 
     async with UnitOfWork(database.session_factory) as uow:
         for number in range(count):
             aggregate = uuid.uuid4()
-            await journal.append_events(
+            await journal.announce(
                 uow,
                 Caller.system(org_id),
                 [
@@ -137,7 +137,7 @@ async def test_a_hanging_receiver_does_not_hold_up_the_others(
     async with UnitOfWork(database.session_factory) as uow:
         for number in range(400):
             aggregate = uuid.uuid4()
-            await journal.append_events(
+            await journal.announce(
                 uow,
                 Caller.system(org_id),
                 [

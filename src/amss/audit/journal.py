@@ -1,8 +1,9 @@
-"""The one helper every mutation calls: the audit row and the event, in the change's transaction."""
+"""The one helper every mutation calls: audit rows and events, in the change's transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from uuid import UUID
 
@@ -11,44 +12,55 @@ from sqlalchemy import insert
 from amss.auth.rules import Caller
 from amss.db.tables import audit_logs
 from amss.db.uow import UnitOfWork
-from amss.events.outbox import Event, append_event
-from amss.kit.jsonable import to_jsonable
+from amss.events.catalogue import Event
+from amss.events.outbox import append_events
+from amss.kit.jsonable import without_secrets
 
 Action = Literal["create", "update", "delete", "state_change", "login", "export"]
 
-# Never written to audit details, whatever the entity.
-SECRET_FIELDS = frozenset(
-    {
-        "password",
-        "password_hash",
-        "secret",
-        "secret_standard",
-        "token",
-        "refresh_token",
-        "access_token",
-        "token_hash",
-        "private_key",
-    }
-)
+
+@dataclass(frozen=True)
+class Entry:
+    """One audit row and the events of the same change."""
+
+    entity_type: str
+    entity_id: UUID | None
+    action: Action
+    details: Mapping[str, Any] = field(default_factory=dict)
+    entity_version: int | None = None
+    events: Sequence[Event] = ()
 
 
-def without_secrets(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: to_jsonable(v) for k, v in values.items() if k not in SECRET_FIELDS}
-
-
-def changes(
-    old: Mapping[Any, Any], new: Mapping[Any, Any], fields: Iterable[str] | None = None
-) -> dict[str, dict[str, Any]]:
-    """``{field: {"old": …, "new": …}}`` for the fields whose value changed (no secrets)."""
-    names = fields if fields is not None else new.keys()
-    result: dict[str, dict[str, Any]] = {}
-    for name in names:
-        if name in SECRET_FIELDS:
-            continue
-        before, after = to_jsonable(old.get(name)), to_jsonable(new.get(name))
-        if before != after:
-            result[name] = {"old": before, "new": after}
-    return result
+async def record_many(uow: UnitOfWork, caller: Caller, entries: Sequence[Entry]) -> None:
+    """Write the audit rows (one statement; the trigger chains them in order) and all their
+    events (one statement), in ``uow``'s transaction."""
+    if not entries:
+        return
+    user_agent = (caller.user_agent or "")[:512] or None
+    await uow.session.execute(
+        insert(audit_logs),
+        [
+            {
+                "org_id": caller.org_id,
+                "entity_type": entry.entity_type,
+                "entity_id": entry.entity_id,
+                "action": entry.action,
+                "user_id": caller.user_id,
+                "actor": caller.actor,
+                "request_id": caller.request_id,
+                "ip_address": caller.ip_address,
+                "user_agent": user_agent,
+                "entity_version": entry.entity_version,
+                "details": without_secrets(entry.details),
+                "prev_hash": "",
+                "hash": "",
+            }
+            for entry in entries
+        ],
+    )
+    await append_events(
+        uow.session, caller.org_id, [event for entry in entries for event in entry.events]
+    )
 
 
 async def record(
@@ -62,29 +74,14 @@ async def record(
     entity_version: int | None = None,
     events: Iterable[Event] = (),
 ) -> None:
-    """Write one audit row (the trigger chains it) and the events, in ``uow``'s transaction."""
-    await uow.session.execute(
-        insert(audit_logs).values(
-            org_id=caller.org_id,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            action=action,
-            user_id=caller.user_id,
-            actor=caller.actor,
-            request_id=caller.request_id,
-            ip_address=caller.ip_address,
-            user_agent=(caller.user_agent or "")[:512] or None,
-            entity_version=entity_version,
-            details=without_secrets(details or {}),
-            prev_hash="",
-            hash="",
-        )
+    """One audit row (the trigger chains it) and the change's events."""
+    await record_many(
+        uow,
+        caller,
+        [Entry(entity_type, entity_id, action, details or {}, entity_version, tuple(events))],
     )
-    for event in events:
-        await append_event(uow.session, caller.org_id, event)
 
 
-async def append_events(uow: UnitOfWork, caller: Caller, events: Iterable[Event]) -> None:
+async def announce(uow: UnitOfWork, caller: Caller, events: Sequence[Event]) -> None:
     """Events of derived state (stock levels, due status) that carry no audit row of their own."""
-    for event in events:
-        await append_event(uow.session, caller.org_id, event)
+    await append_events(uow.session, caller.org_id, events)

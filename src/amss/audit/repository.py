@@ -11,6 +11,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amss.audit.schemas import AuditFilters, ChainVerification
+from amss.db.scoped import fetch_page
 from amss.db.tables import audit_logs
 from amss.kit.pagination import Page
 
@@ -71,26 +72,9 @@ class AuditRepository:
         return statement
 
     async def page(self, filters: AuditFilters, page: Page) -> tuple[list[RowMapping], int]:
-        from sqlalchemy import func
-
-        statement = self.filtered(filters).add_columns(func.count().over().label("_total"))
-        rows = (
-            (
-                await self.session.execute(
-                    statement.order_by(audit_logs.c.seq.desc())
-                    .limit(page.limit)
-                    .offset(page.offset)
-                )
-            )
-            .mappings()
-            .all()
+        return await fetch_page(
+            self.session, self.filtered(filters), page, order_by=[audit_logs.c.seq.desc()]
         )
-        if rows:
-            return list(rows), int(rows[0]["_total"])
-        total = await self.session.scalar(
-            select(func.count()).select_from(self.filtered(filters).subquery())
-        )
-        return [], int(total or 0)
 
     async def stream(
         self, filters: AuditFilters, batch: int = 1000

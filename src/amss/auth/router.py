@@ -94,6 +94,4 @@ async def logout(body: RefreshRequest, request: Request, uow: UowDep) -> Respons
     "/me", response_model=User, summary="The authenticated user", responses=error_responses(401)
 )
 async def me(caller: AuthCallerDep, uow: UowDep) -> User:
-    assert caller.user_id is not None
-    row = await users_service.get_own_user(uow, caller)
-    return User.model_validate(dict(row))
+    return await users_service.get_own_user(uow, caller)

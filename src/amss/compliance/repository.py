@@ -15,6 +15,7 @@ from amss.kit.pagination import Page
 
 class ComplianceRepository(ScopedRepository):
     table = compliance_items
+    noun = "compliance item"
 
     def select(self) -> Select[Any]:
         return select(

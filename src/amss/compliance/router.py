@@ -34,7 +34,7 @@ WRITE_ERRORS = error_responses(401, 403, 404, 409, 429)
     responses=WRITE_ERRORS,
 )
 async def create_item(body: ComplianceCreate, caller: CallerDep, uow: UowDep) -> ComplianceItem:
-    return ComplianceItem.model_validate(dict(await service.create_item(uow, caller, body)))
+    return await service.create_item(uow, caller, body)
 
 
 @router.get(
@@ -52,11 +52,11 @@ async def list_items(
     result: Annotated[Result | None, Query()] = None,
     signed: Annotated[bool | None, Query()] = None,
 ) -> list[ComplianceItem]:
-    rows, total = await service.list_items(
+    items, total = await service.list_items(
         uow, caller, page, {"task_id": task_id, "result": result, "signed": signed}
     )
     set_total(response, total)
-    return [ComplianceItem.model_validate(dict(row)) for row in rows]
+    return items
 
 
 @router.patch(
@@ -68,9 +68,7 @@ async def list_items(
 async def update_item(
     item_id: UUID, body: ComplianceUpdate, caller: CallerDep, uow: UowDep
 ) -> ComplianceItem:
-    return ComplianceItem.model_validate(
-        dict(await service.update_item(uow, caller, item_id, body))
-    )
+    return await service.update_item(uow, caller, item_id, body)
 
 
 @router.patch(
@@ -82,5 +80,4 @@ async def update_item(
 async def sign_off(
     item_id: UUID, caller: CallerDep, uow: UowDep, body: Annotated[SignOff | None, Body()] = None
 ) -> ComplianceItem:
-    signed = await service.sign_off(uow, caller, item_id, body or SignOff())
-    return ComplianceItem.model_validate(dict(signed))
+    return await service.sign_off(uow, caller, item_id, body or SignOff())

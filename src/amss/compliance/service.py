@@ -10,40 +10,44 @@ from sqlalchemy.engine import RowMapping
 from amss.audit import journal
 from amss.auth.rules import Caller, authorize
 from amss.compliance.repository import ComplianceRepository
-from amss.compliance.schemas import ComplianceCreate, ComplianceUpdate, SignOff
+from amss.compliance.schemas import ComplianceCreate, ComplianceItem, ComplianceUpdate, SignOff
 from amss.db.uow import UnitOfWork
-from amss.events.outbox import Event
-from amss.kit.errors import Conflict, NotFound
+from amss.due.repository import TaskRepository
+from amss.due.rules import OPEN_STATES
+from amss.events import catalogue
+from amss.kit.errors import Conflict
 from amss.kit.pagination import Page
-from amss.kit.patching import patch_values
+from amss.kit.patching import diff, patch_values
 from amss.kit.timefmt import utcnow
 from amss.orgs.service import act_in
-from amss.tasks.repository import TaskRepository
 
 
 async def _open_task(uow: UnitOfWork, caller: Caller, task_id: UUID) -> RowMapping:
     # Locked: a completion of the task waits for this item, or this waits for it (and then
-    # sees the task closed) — an item can never slip in beside a completion.
-    task = await TaskRepository(uow.session, caller.org_id).get(task_id, for_update=True)
-    if task is None:
-        raise NotFound("maintenance task not found")
-    if task["state"] not in ("scheduled", "in_progress"):
+    # sees the task closed) — an item can never slip in beside a completion. The task is
+    # locked before its items (the lock order of docs/decisions.md).
+    task = await TaskRepository(uow.session, caller.org_id).get_or_404(task_id, for_update=True)
+    if task["state"] not in OPEN_STATES:
         raise Conflict(
             f"task {task['title']!r} is {task['state']}; its compliance record is closed"
         )
     return task
 
 
-async def _item(
-    uow: UnitOfWork, caller: Caller, item_id: UUID, *, for_update: bool = False
-) -> RowMapping:
-    row = await ComplianceRepository(uow.session, caller.org_id).get(item_id, for_update=for_update)
-    if row is None:
-        raise NotFound("compliance item not found")
-    return row
+async def _view(uow: UnitOfWork, caller: Caller, item_id: UUID) -> ComplianceItem:
+    row = await ComplianceRepository(uow.session, caller.org_id).get_or_404(item_id)
+    return ComplianceItem.model_validate(dict(row))
 
 
-async def create_item(uow: UnitOfWork, caller: Caller, data: ComplianceCreate) -> RowMapping:
+async def _locked_item(uow: UnitOfWork, caller: Caller, item_id: UUID) -> tuple[Any, RowMapping]:
+    """The item's task (locked, open), then the item (locked): the lock order."""
+    repo = ComplianceRepository(uow.session, caller.org_id)
+    found = await repo.get_or_404(item_id)
+    task = await _open_task(uow, caller, found["task_id"])
+    return task, await repo.get_or_404(item_id, for_update=True)
+
+
+async def create_item(uow: UnitOfWork, caller: Caller, data: ComplianceCreate) -> ComplianceItem:
     caller = await act_in(uow, caller, data.org_id)
     authorize(caller, "compliance.write")
     await _open_task(uow, caller, data.task_id)
@@ -65,31 +69,34 @@ async def create_item(uow: UnitOfWork, caller: Caller, data: ComplianceCreate) -
         entity_version=row["version"],
     )
     await uow.commit()
-    return await _item(uow, caller, row["id"])
+    return await _view(uow, caller, row["id"])
 
 
 async def list_items(
     uow: UnitOfWork, caller: Caller, page: Page, filters: dict[str, Any]
-) -> tuple[list[RowMapping], int]:
+) -> tuple[list[ComplianceItem], int]:
     authorize(caller, "compliance.read")
-    return await ComplianceRepository(uow.session, caller.org_id).list_page(page, filters)
+    rows, total = await ComplianceRepository(uow.session, caller.org_id).list_page(page, filters)
+    return [ComplianceItem.model_validate(dict(row)) for row in rows], total
+
+
+async def items_of(uow: UnitOfWork, caller: Caller, task_id: UUID) -> list[ComplianceItem]:
+    rows = await ComplianceRepository(uow.session, caller.org_id).of_task(task_id)
+    return [ComplianceItem.model_validate(dict(row)) for row in rows]
 
 
 async def update_item(
     uow: UnitOfWork, caller: Caller, item_id: UUID, data: ComplianceUpdate
-) -> RowMapping:
+) -> ComplianceItem:
     caller = await act_in(uow, caller, data.org_id)
-    current = await _item(uow, caller, item_id, for_update=True)
+    repo = ComplianceRepository(uow.session, caller.org_id)
+    current = await repo.get_or_404(item_id, for_update=True)
     authorize(caller, "compliance.write")
     if current["signed_off"]:
         raise Conflict("this compliance item is signed off and can no longer change")
     sent = patch_values(data, include=("description", "result"), required=("description", "result"))
-    changes = journal.changes(current, {**dict(current), **sent}, sent.keys())
+    row, changes = await repo.patch(current, sent)
     if changes:
-        row = await ComplianceRepository(uow.session, caller.org_id).update(
-            item_id, **{name: sent[name] for name in changes}
-        )
-        assert row is not None
         await journal.record(
             uow,
             caller,
@@ -100,16 +107,15 @@ async def update_item(
             entity_version=row["version"],
         )
         await uow.commit()
-    return await _item(uow, caller, item_id)
+    return await _view(uow, caller, item_id)
 
 
-async def sign_off(uow: UnitOfWork, caller: Caller, item_id: UUID, data: SignOff) -> RowMapping:
+async def sign_off(uow: UnitOfWork, caller: Caller, item_id: UUID, data: SignOff) -> ComplianceItem:
     caller = await act_in(uow, caller, data.org_id)
-    current = await _item(uow, caller, item_id, for_update=True)
+    task, current = await _locked_item(uow, caller, item_id)
     authorize(caller, "compliance.sign")
     if current["signed_off"]:
         raise Conflict("this compliance item is already signed off")
-    task = await _open_task(uow, caller, current["task_id"])
     result = data.result or current["result"]
     if result == "pending":
         raise Conflict(
@@ -129,26 +135,22 @@ async def sign_off(uow: UnitOfWork, caller: Caller, item_id: UUID, data: SignOff
         details={
             "signed_off": True,
             "result": result,
-            "changes": journal.changes(current, row, ["result"]),
+            "changes": diff(current, row, ["result"]),
         },
         entity_version=row["version"],
         events=[
-            Event(
-                type="compliance_signed",
-                aggregate_type="compliance_item",
-                aggregate_id=item_id,
-                data={
-                    "compliance_item_id": item_id,
-                    "task_id": task["id"],
-                    "aircraft_id": task["aircraft_id"],
-                    "description": current["description"],
-                    "result": result,
-                    "sign_off_user_id": caller.user_id,
-                    "sign_off_time": now,
-                },
-                dedupe_key=f"compliance_signed:{item_id}",
+            catalogue.compliance_signed(
+                catalogue.ComplianceSigned(
+                    compliance_item_id=item_id,
+                    task_id=task["id"],
+                    aircraft_id=task["aircraft_id"],
+                    description=current["description"],
+                    result=result,
+                    sign_off_user_id=caller.user_id,
+                    sign_off_time=now,
+                )
             )
         ],
     )
     await uow.commit()
-    return await _item(uow, caller, item_id)
+    return await _view(uow, caller, item_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -12,8 +12,8 @@ from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import RowMapping
 
-from amss.db.scoped import ScopedRepository, fetch_first, fetch_one
-from amss.db.tables import aircraft, org_policies, utilization_entries
+from amss.db.scoped import NaturalKey, ScopedRepository, fetch_first, fetch_one
+from amss.db.tables import aircraft, maintenance_tasks, org_policies, utilization_entries
 from amss.kit.pagination import Page
 from amss.kit.timefmt import utcnow
 
@@ -48,6 +48,12 @@ _REFRESH_RATES = text(
 
 class AircraftRepository(ScopedRepository):
     table = aircraft
+    noun = "aircraft"
+    natural_keys = (
+        NaturalKey(
+            "tail_number", "an aircraft with tail number {value} already exists", func.upper
+        ),
+    )
 
     def select(self) -> Select[Any]:
         return (
@@ -80,20 +86,18 @@ class AircraftRepository(ScopedRepository):
             )
         return await self.page(statement, page, [aircraft.c.tail_number])
 
-    async def tail_taken(self, tail_number: str, *, except_id: UUID | None = None) -> bool:
-        statement = select(aircraft.c.id).where(
-            *self.scope(), func.upper(aircraft.c.tail_number) == tail_number.upper()
+    async def tasks_in_progress(self, aircraft_id: UUID) -> int:
+        return int(
+            await self.session.scalar(
+                select(func.count()).where(
+                    maintenance_tasks.c.org_id == self.org_id,
+                    maintenance_tasks.c.aircraft_id == aircraft_id,
+                    maintenance_tasks.c.state == "in_progress",
+                    maintenance_tasks.c.deleted_at.is_(None),
+                )
+            )
+            or 0
         )
-        if except_id is not None:
-            statement = statement.where(aircraft.c.id != except_id)
-        return (await self.session.execute(statement)).first() is not None
-
-    async def lock(self, aircraft_id: UUID) -> RowMapping | None:
-        """The aircraft row, locked: utilization and status changes of one aircraft queue up."""
-        statement = (
-            select(aircraft).where(*self.scope(), aircraft.c.id == aircraft_id).with_for_update()
-        )
-        return await fetch_first(self.session, statement)
 
     async def add_to_meters(self, aircraft_id: UUID, hours: Decimal, cycles: int) -> RowMapping:
         statement = (
@@ -108,6 +112,14 @@ class AircraftRepository(ScopedRepository):
             .returning(aircraft)
         )
         return await fetch_one(self.session, statement)
+
+    async def record_maintenance(self, aircraft_id: UUID, at: datetime) -> None:
+        """``last_maintenance``: when work on the aircraft was last completed."""
+        await self.session.execute(
+            update(aircraft)
+            .where(*self.scope(), aircraft.c.id == aircraft_id)
+            .values(last_maintenance=at)
+        )
 
     async def refresh_observed_rates(self, aircraft_ids: Sequence[UUID], today: date) -> None:
         await self.session.execute(
@@ -125,6 +137,7 @@ class UtilizationRepository(ScopedRepository):
     """Append-only utilization entries of one organization."""
 
     table = utilization_entries
+    noun = "utilization entry"
     has_soft_delete = False
 
     def _of(self, aircraft_id: UUID) -> Select[Any]:

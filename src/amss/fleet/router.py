@@ -7,7 +7,6 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy.engine import RowMapping
 
 from amss.auth.deps import ActingCallerDep, CallerDep, UowDep
 from amss.fleet import service
@@ -22,8 +21,6 @@ from amss.fleet.schemas import (
 from amss.kit.http import JSONRoute
 from amss.kit.openapi import error_responses
 from amss.kit.pagination import PageDep, set_total
-from amss.kit.timefmt import utcnow
-from amss.tasks.schemas import DueListItem, to_due_item
 
 router = APIRouter(prefix="/aircraft", tags=["aircraft"], route_class=JSONRoute)
 
@@ -31,15 +28,11 @@ READ_ERRORS = error_responses(401, 403, 404, 429)
 WRITE_ERRORS = error_responses(401, 403, 404, 409, 429)
 
 
-def to_aircraft(row: RowMapping) -> Aircraft:
-    return Aircraft.model_validate(dict(row))
-
-
 @router.post(
     "", status_code=201, response_model=Aircraft, summary="Add an aircraft", responses=WRITE_ERRORS
 )
 async def create_aircraft(body: AircraftCreate, caller: CallerDep, uow: UowDep) -> Aircraft:
-    return to_aircraft(await service.create_aircraft(uow, caller, body))
+    return await service.create_aircraft(uow, caller, body)
 
 
 @router.get(
@@ -58,16 +51,16 @@ async def list_aircraft(
     tail_number: Annotated[str | None, Query(max_length=20)] = None,
 ) -> list[Aircraft]:
     filters = {"status": status, "model": model, "tail_number": tail_number}
-    rows, total = await service.list_aircraft(uow, caller, page, filters)
+    items, total = await service.list_aircraft(uow, caller, page, filters)
     set_total(response, total)
-    return [to_aircraft(row) for row in rows]
+    return items
 
 
 @router.get(
     "/{aircraft_id}", response_model=Aircraft, summary="Read an aircraft", responses=READ_ERRORS
 )
 async def get_aircraft(aircraft_id: UUID, caller: ActingCallerDep, uow: UowDep) -> Aircraft:
-    return to_aircraft(await service.get_aircraft(uow, caller, aircraft_id))
+    return await service.get_aircraft(uow, caller, aircraft_id)
 
 
 @router.patch(
@@ -79,7 +72,7 @@ async def get_aircraft(aircraft_id: UUID, caller: ActingCallerDep, uow: UowDep) 
 async def update_aircraft(
     aircraft_id: UUID, body: AircraftUpdate, caller: CallerDep, uow: UowDep
 ) -> Aircraft:
-    return to_aircraft(await service.update_aircraft(uow, caller, aircraft_id, body))
+    return await service.update_aircraft(uow, caller, aircraft_id, body)
 
 
 @router.delete(
@@ -107,7 +100,7 @@ async def record_utilization(
     entry, created = await service.record_utilization(uow, caller, aircraft_id, body)
     if not created:
         response.status_code = 200
-    return UtilizationEntry.model_validate(dict(entry))
+    return entry
 
 
 @router.get(
@@ -125,28 +118,8 @@ async def list_utilization(
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
 ) -> list[UtilizationEntry]:
-    rows, total = await service.list_utilization(uow, caller, aircraft_id, page, date_from, date_to)
+    items, total = await service.list_utilization(
+        uow, caller, aircraft_id, page, date_from, date_to
+    )
     set_total(response, total)
-    return [UtilizationEntry.model_validate(dict(row)) for row in rows]
-
-
-@router.get(
-    "/{aircraft_id}/due-list",
-    response_model=list[DueListItem],
-    summary="Open tasks of this aircraft by projected due date",
-    responses=READ_ERRORS,
-)
-async def due_list(
-    aircraft_id: UUID,
-    caller: ActingCallerDep,
-    uow: UowDep,
-    page: PageDep,
-    response: Response,
-    days: Annotated[
-        int | None, Query(ge=0, le=36500, description="horizon in days (none by default)")
-    ] = None,
-) -> list[DueListItem]:
-    rows, total = await service.due_list(uow, caller, aircraft_id, page, days)
-    set_total(response, total)
-    now = utcnow()
-    return [to_due_item(row, now) for row in rows]
+    return items

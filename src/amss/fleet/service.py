@@ -7,30 +7,27 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.engine import RowMapping
-
 from amss.audit import journal
 from amss.auth.rules import Caller, authorize
 from amss.db.uow import UnitOfWork
-from amss.events.outbox import Event
+from amss.due import engine
 from amss.fleet.repository import AircraftRepository, UtilizationRepository
 from amss.fleet.schemas import (
     MAX_METER_CYCLES,
     MAX_METER_HOURS,
     NOT_NULL_AIRCRAFT_FIELDS,
+    Aircraft,
     AircraftCreate,
     AircraftUpdate,
     UtilizationCreate,
+    UtilizationEntry,
 )
+from amss.fleet.status import StatusChange, change_status
 from amss.kit.errors import Conflict, NotFound, invalid
 from amss.kit.pagination import Page
-from amss.kit.patching import patch_values
+from amss.kit.patching import diff, patch_values
 from amss.kit.timefmt import utcnow
 from amss.orgs.service import act_in
-from amss.programs.due_scan import scan_due_status
-from amss.programs.forecast import reproject
-from amss.programs.service import keep_tasks_in_step
-from amss.tasks.repository import TaskReadRepository, TaskRepository
 
 MAX_HOURS_PER_DAY = Decimal(24)
 PUBLIC_FIELDS = (
@@ -45,33 +42,21 @@ PUBLIC_FIELDS = (
     "avg_daily_cycles",
     "last_maintenance",
 )
+METERS = ("flight_hours_total", "cycles_total")
+# Changes after which the due engine must follow (forecasts, applicability).
+DUE_INPUTS = frozenset({"model", "avg_daily_hours", "avg_daily_cycles"})
 
 
-async def _after_meters_changed(uow: UnitOfWork, caller: Caller, aircraft_id: UUID) -> None:
-    """Rates, forecasts and due status follow the meters in the same transaction."""
-    now = utcnow()
-    await AircraftRepository(uow.session, caller.org_id).refresh_observed_rates(
-        [aircraft_id], now.date()
-    )
-    await reproject(uow.session, caller.org_id, [aircraft_id], now)
-    await scan_due_status(
-        uow, now=now, caller=caller, org_id=caller.org_id, aircraft_ids=[aircraft_id]
-    )
+async def _view(uow: UnitOfWork, caller: Caller, aircraft_id: UUID) -> Aircraft:
+    row = await AircraftRepository(uow.session, caller.org_id).get_or_404(aircraft_id)
+    return Aircraft.model_validate(dict(row))
 
 
-async def _get(uow: UnitOfWork, caller: Caller, aircraft_id: UUID) -> RowMapping:
-    row = await AircraftRepository(uow.session, caller.org_id).get(aircraft_id)
-    if row is None:
-        raise NotFound("aircraft not found")
-    return row
-
-
-async def create_aircraft(uow: UnitOfWork, caller: Caller, data: AircraftCreate) -> RowMapping:
+async def create_aircraft(uow: UnitOfWork, caller: Caller, data: AircraftCreate) -> Aircraft:
     caller = await act_in(uow, caller, data.org_id)
     authorize(caller, "aircraft.write")
     repo = AircraftRepository(uow.session, caller.org_id)
-    if await repo.tail_taken(data.tail_number):
-        raise Conflict(f"an aircraft with tail number {data.tail_number} already exists")
+    await repo.ensure_unique("tail_number", data.tail_number)
     row = await repo.insert(**data.model_dump(exclude={"org_id"}))
     await journal.record(
         uow,
@@ -82,145 +67,103 @@ async def create_aircraft(uow: UnitOfWork, caller: Caller, data: AircraftCreate)
         details={"new": {name: row[name] for name in PUBLIC_FIELDS}},
         entity_version=row["version"],
     )
-    await keep_tasks_in_step(
-        uow, caller, f"aircraft {row['tail_number']} added", aircraft_id=row["id"]
+    await engine.after_change(
+        uow, caller, reason=f"aircraft {row['tail_number']} added", aircraft_ids=[row["id"]]
     )
     await uow.commit()
-    return await _get(uow, caller, row["id"])
+    return await _view(uow, caller, row["id"])
 
 
 async def list_aircraft(
     uow: UnitOfWork, caller: Caller, page: Page, filters: dict[str, Any]
-) -> tuple[list[RowMapping], int]:
+) -> tuple[list[Aircraft], int]:
     authorize(caller, "aircraft.read")
-    return await AircraftRepository(uow.session, caller.org_id).list_page(page, filters)
+    rows, total = await AircraftRepository(uow.session, caller.org_id).list_page(page, filters)
+    return [Aircraft.model_validate(dict(row)) for row in rows], total
 
 
-async def get_aircraft(uow: UnitOfWork, caller: Caller, aircraft_id: UUID) -> RowMapping:
+async def get_aircraft(uow: UnitOfWork, caller: Caller, aircraft_id: UUID) -> Aircraft:
     authorize(caller, "aircraft.read")
-    return await _get(uow, caller, aircraft_id)
+    return await _view(uow, caller, aircraft_id)
 
 
-async def _record_status_change(
-    uow: UnitOfWork, caller: Caller, current: RowMapping, row: RowMapping, reason: str | None
-) -> None:
-    await journal.record(
-        uow,
-        caller,
-        entity_type="aircraft",
-        entity_id=row["id"],
-        action="state_change",
-        details={
-            "changes": {"status": {"old": current["status"], "new": row["status"]}},
-            "reason": reason,
-        },
-        entity_version=row["version"],
-        events=[
-            Event(
-                type="aircraft_status_updated",
-                aggregate_type="aircraft",
-                aggregate_id=row["id"],
-                data={
-                    "aircraft_id": row["id"],
-                    "tail_number": row["tail_number"],
-                    "old_status": current["status"],
-                    "status": row["status"],
-                    "reason": reason,
-                },
-                dedupe_key=f"aircraft_status_updated:{row['id']}:{row['version']}",
+async def _check_status_change(uow: UnitOfWork, caller: Caller, current: Any, status: str) -> None:
+    """An aircraft with an overdue task is not airworthy: it cannot be declared operational."""
+    if status == "operational" and current["status"] != "operational":
+        overdue = await engine.first_overdue(uow, caller, current["id"])
+        if overdue is not None:
+            raise Conflict(
+                f"aircraft {current['tail_number']} cannot be operational: task "
+                f"{overdue.title!r} ({overdue.id}) is overdue"
             )
-        ],
-    )
 
 
 async def update_aircraft(
     uow: UnitOfWork, caller: Caller, aircraft_id: UUID, data: AircraftUpdate
-) -> RowMapping:
+) -> Aircraft:
     caller = await act_in(uow, caller, data.org_id)
     repo = AircraftRepository(uow.session, caller.org_id)
-    current = await repo.lock(aircraft_id)
-    if current is None:
-        raise NotFound("aircraft not found")
+    current = await repo.get_or_404(aircraft_id, for_update=True)
     authorize(caller, "aircraft.write")
     sent = patch_values(data, required=NOT_NULL_AIRCRAFT_FIELDS)
-    if "tail_number" in sent and await repo.tail_taken(sent["tail_number"], except_id=aircraft_id):
-        raise Conflict(f"an aircraft with tail number {sent['tail_number']} already exists")
-    raise_hours = (
-        sent.pop("flight_hours_total", current["flight_hours_total"])
-        - current["flight_hours_total"]
-    )
-    raise_cycles = sent.pop("cycles_total", current["cycles_total"]) - current["cycles_total"]
-    for name, delta in (("flight_hours_total", raise_hours), ("cycles_total", raise_cycles)):
+    if "tail_number" in sent:
+        await repo.ensure_unique("tail_number", sent["tail_number"], except_id=aircraft_id)
+    raises = {name: sent.pop(name, current[name]) - current[name] for name in METERS}
+    for name, delta in raises.items():
         if delta < 0:
             raise invalid(
                 name,
                 f"a meter only goes up ({current[name]} now); post a correcting utilization entry "
                 "to lower it",
             )
-    if sent.get("status") == "operational" and current["status"] != "operational":
-        overdue = await TaskRepository(uow.session, caller.org_id).first_overdue(
-            aircraft_id, utcnow()
-        )
-        if overdue is not None:
-            raise Conflict(
-                f"aircraft {current['tail_number']} cannot be operational: task {overdue.title!r} "
-                f"({overdue.id}) is overdue"
-            )
-    changes = journal.changes(current, {**dict(current), **sent}, sent.keys())
-    row = current
+    status = sent.pop("status", current["status"])
+    await _check_status_change(uow, caller, current, status)
+    row, changes = await repo.patch(current, sent)
     if changes:
-        updated = await repo.update(aircraft_id, **{name: sent[name] for name in changes})
-        assert updated is not None
-        row = updated
-        status_change = changes.pop("status", None)
-        if changes:
-            await journal.record(
-                uow,
-                caller,
-                entity_type="aircraft",
-                entity_id=aircraft_id,
-                action="update",
-                details={"changes": changes},
-                entity_version=row["version"],
-            )
-        if status_change is not None:
-            await _record_status_change(uow, caller, current, row, "set by user")
-    if raise_hours > 0 or raise_cycles > 0:
+        await journal.record(
+            uow,
+            caller,
+            entity_type="aircraft",
+            entity_id=aircraft_id,
+            action="update",
+            details={"changes": changes},
+            entity_version=row["version"],
+        )
+    if status != current["status"]:
+        await change_status(uow, caller, [StatusChange(aircraft_id, status, "set by user")])
+    flown = any(raises.values())
+    if flown:
         await _add_utilization(
             uow,
             caller,
             row,
             flight_date=utcnow().date(),
-            hours=raise_hours,
-            cycles=raise_cycles,
+            hours=raises["flight_hours_total"],
+            cycles=raises["cycles_total"],
             source="manual",
             external_id=None,
             corrects_id=None,
         )
-    if "model" in changes:
-        await keep_tasks_in_step(
-            uow, caller, f"aircraft {row['tail_number']} model changed", aircraft_id=aircraft_id
+    if flown or DUE_INPUTS & changes.keys():
+        await engine.after_change(
+            uow,
+            caller,
+            reason=f"aircraft {row['tail_number']} changed",
+            aircraft_ids=[aircraft_id],
+            utilization=flown,
         )
-    if {"avg_daily_hours", "avg_daily_cycles"} & changes.keys() and not (
-        raise_hours or raise_cycles
-    ):
-        await _after_meters_changed(uow, caller, aircraft_id)
     await uow.commit()
-    return await _get(uow, caller, aircraft_id)
+    return await _view(uow, caller, aircraft_id)
 
 
 async def delete_aircraft(uow: UnitOfWork, caller: Caller, aircraft_id: UUID) -> None:
     repo = AircraftRepository(uow.session, caller.org_id)
-    current = await repo.lock(aircraft_id)
-    if current is None:
-        raise NotFound("aircraft not found")
+    current = await repo.get_or_404(aircraft_id, for_update=True)
     authorize(caller, "aircraft.write")
-    in_progress = await TaskReadRepository(uow.session, caller.org_id).list_page(
-        Page(limit=1, offset=0), {"aircraft_id": aircraft_id, "state": "in_progress"}, utcnow()
-    )
-    if in_progress[1]:
+    in_progress = await repo.tasks_in_progress(aircraft_id)
+    if in_progress:
         raise Conflict(
-            f"aircraft {current['tail_number']} has {in_progress[1]} task(s) in progress; "
+            f"aircraft {current['tail_number']} has {in_progress} task(s) in progress; "
             "complete or cancel them first"
         )
     row = await repo.soft_delete(aircraft_id)
@@ -234,8 +177,8 @@ async def delete_aircraft(uow: UnitOfWork, caller: Caller, aircraft_id: UUID) ->
         details={"old": {"tail_number": current["tail_number"], "model": current["model"]}},
         entity_version=row["version"],
     )
-    await keep_tasks_in_step(
-        uow, caller, f"aircraft {current['tail_number']} deleted", aircraft_id=aircraft_id
+    await engine.after_change(
+        uow, caller, reason=f"aircraft {current['tail_number']} deleted", aircraft_ids=[aircraft_id]
     )
     await uow.commit()
 
@@ -243,7 +186,7 @@ async def delete_aircraft(uow: UnitOfWork, caller: Caller, aircraft_id: UUID) ->
 async def _add_utilization(
     uow: UnitOfWork,
     caller: Caller,
-    craft: RowMapping,
+    craft: Any,
     *,
     flight_date: date,
     hours: Decimal,
@@ -251,8 +194,9 @@ async def _add_utilization(
     source: str,
     external_id: str | None,
     corrects_id: UUID | None,
-) -> tuple[RowMapping, bool]:
-    """Append an entry and add it to the meters; ``(entry, created)``."""
+) -> tuple[Any, bool]:
+    """Append an entry and add it to the meters; ``(entry, created)``. The caller has the
+    aircraft locked, and runs the due engine afterwards."""
     entries = UtilizationRepository(uow.session, caller.org_id)
     entry = await entries.append(
         craft["id"],
@@ -288,26 +232,25 @@ async def _add_utilization(
                 "external_id": external_id,
                 "corrects_id": corrects_id,
             },
-            "meters": journal.changes(craft, updated, ["flight_hours_total", "cycles_total"]),
+            "meters": diff(craft, updated, METERS),
         },
     )
-    await _after_meters_changed(uow, caller, craft["id"])
     return entry, True
 
 
 async def record_utilization(
     uow: UnitOfWork, caller: Caller, aircraft_id: UUID, data: UtilizationCreate
-) -> tuple[RowMapping, bool]:
+) -> tuple[UtilizationEntry, bool]:
     caller = await act_in(uow, caller, data.org_id)
     authorize(caller, "utilization.record")
-    craft = await AircraftRepository(uow.session, caller.org_id).lock(aircraft_id)
-    if craft is None:
-        raise NotFound("aircraft not found")
+    craft = await AircraftRepository(uow.session, caller.org_id).get_or_404(
+        aircraft_id, for_update=True
+    )
     entries = UtilizationRepository(uow.session, caller.org_id)
     if data.external_id is not None:
         existing = await entries.by_external_id(aircraft_id, data.external_id)
         if existing is not None:
-            return existing, False
+            return UtilizationEntry.model_validate(dict(existing)), False
     if data.flight_date > utcnow().date():
         raise invalid("flight_date", f"{data.flight_date} is in the future")
     if data.corrects_id is None:
@@ -347,8 +290,16 @@ async def record_utilization(
         external_id=data.external_id,
         corrects_id=data.corrects_id,
     )
+    if created:
+        await engine.after_change(
+            uow,
+            caller,
+            reason=f"utilization of {craft['tail_number']}",
+            aircraft_ids=[aircraft_id],
+            utilization=True,
+        )
     await uow.commit()
-    return entry, created
+    return UtilizationEntry.model_validate(dict(entry)), created
 
 
 async def list_utilization(
@@ -358,24 +309,10 @@ async def list_utilization(
     page: Page,
     date_from: date | None,
     date_to: date | None,
-) -> tuple[list[RowMapping], int]:
+) -> tuple[list[UtilizationEntry], int]:
     authorize(caller, "aircraft.read")
-    await _get(uow, caller, aircraft_id)
-    return await UtilizationRepository(uow.session, caller.org_id).list_for(
+    await AircraftRepository(uow.session, caller.org_id).get_or_404(aircraft_id)
+    rows, total = await UtilizationRepository(uow.session, caller.org_id).list_for(
         aircraft_id, page, date_from, date_to
     )
-
-
-async def due_list(
-    uow: UnitOfWork, caller: Caller, aircraft_id: UUID, page: Page, days: int | None
-) -> tuple[list[RowMapping], int]:
-    """Open tasks of one aircraft by projected due date; a horizon only when ``days`` is given."""
-    authorize(caller, "tasks.read")
-    await _get(uow, caller, aircraft_id)
-    now = utcnow()
-    filters: dict[str, Any] = {"aircraft_id": aircraft_id, "open": True}
-    if days is not None:
-        from datetime import timedelta
-
-        filters["due_before"] = now + timedelta(days=days)
-    return await TaskReadRepository(uow.session, caller.org_id).list_page(page, filters, now)
+    return [UtilizationEntry.model_validate(dict(row)) for row in rows], total

@@ -10,6 +10,21 @@ from uuid import UUID
 
 from amss.kit.timefmt import rfc3339
 
+# Never written to audit details or event payloads, whatever the entity.
+SECRET_FIELDS = frozenset(
+    {
+        "password",
+        "password_hash",
+        "secret",
+        "secret_standard",
+        "token",
+        "refresh_token",
+        "access_token",
+        "token_hash",
+        "private_key",
+    }
+)
+
 
 def to_jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
@@ -27,3 +42,7 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [to_jsonable(v) for v in value]
     return str(value)
+
+
+def without_secrets(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: to_jsonable(v) for k, v in values.items() if k not in SECRET_FIELDS}

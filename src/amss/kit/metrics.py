@@ -15,3 +15,12 @@ http_request_duration_seconds = Histogram(
     ["route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+job_runs_total = Counter("amss_job_runs_total", "Jobs run, by job.", ["job"])
+job_failures_total = Counter(
+    "amss_job_failures_total",
+    "Jobs (or one organization's share of a periodic job) that raised, by job.",
+    ["job"],
+)
+tasks_generated_total = Counter(
+    "amss_tasks_generated_total", "Maintenance tasks created by the generator."
+)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
 
 from amss.kit.errors import FieldProblem, ValidationFailed
+from amss.kit.jsonable import SECRET_FIELDS, to_jsonable
+
+# ``{field: {"old": …, "new": …}}``, as audit rows and ``task_updated`` events carry it.
+Changes = dict[str, dict[str, Any]]
 
 
 def patch_values(
@@ -30,3 +34,18 @@ def patch_values(
             details=[FieldProblem(name, "cannot be null") for name in cleared],
         )
     return sent
+
+
+def diff(
+    old: Mapping[Any, Any], new: Mapping[Any, Any], fields: Iterable[str] | None = None
+) -> Changes:
+    """The fields whose value differs, as JSON-safe ``old``/``new`` pairs (never secrets)."""
+    names = fields if fields is not None else new.keys()
+    result: Changes = {}
+    for name in names:
+        if name in SECRET_FIELDS:
+            continue
+        before, after = to_jsonable(old.get(name)), to_jsonable(new.get(name))
+        if before != after:
+            result[name] = {"old": before, "new": after}
+    return result

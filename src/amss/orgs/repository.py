@@ -9,10 +9,12 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from amss.db.scoped import fetch_first, fetch_one
+from amss.db.scoped import NaturalKey, ensure_unique, fetch_first, fetch_one, fetch_page
 from amss.db.tables import org_policies, organizations
 from amss.kit.pagination import Page
 from amss.kit.timefmt import utcnow
+
+NAME = NaturalKey("name", "an organization named {value!r} already exists", func.lower)
 
 
 class OrganizationRepository:
@@ -30,30 +32,21 @@ class OrganizationRepository:
     async def exists(self, org_id: UUID) -> bool:
         return await self.get(org_id) is not None
 
-    async def name_taken(self, name: str, *, except_id: UUID | None = None) -> bool:
-        statement = select(organizations.c.id).where(
-            func.lower(organizations.c.name) == name.lower(), organizations.c.deleted_at.is_(None)
+    async def ensure_unique_name(self, name: str, *, except_id: UUID | None = None) -> None:
+        await ensure_unique(
+            self.session,
+            organizations,
+            NAME,
+            name,
+            scope=[organizations.c.deleted_at.is_(None)],
+            except_id=except_id,
         )
-        if except_id is not None:
-            statement = statement.where(organizations.c.id != except_id)
-        return (await self.session.execute(statement)).first() is not None
 
     async def page(self, page: Page, only: UUID | None) -> tuple[list[RowMapping], int]:
-        statement = select(organizations, func.count().over().label("_total")).where(
-            organizations.c.deleted_at.is_(None)
-        )
+        statement = select(organizations).where(organizations.c.deleted_at.is_(None))
         if only is not None:
             statement = statement.where(organizations.c.id == only)
-        rows = (
-            (
-                await self.session.execute(
-                    statement.order_by(organizations.c.name).limit(page.limit).offset(page.offset)
-                )
-            )
-            .mappings()
-            .all()
-        )
-        return list(rows), int(rows[0]["_total"]) if rows else 0
+        return await fetch_page(self.session, statement, page, order_by=[organizations.c.name])
 
     async def create(self, name: str) -> RowMapping:
         row = await fetch_one(

@@ -35,7 +35,7 @@ WRITE_ERRORS = error_responses(401, 403, 404, 409, 429)
 async def create_organization(
     body: OrganizationCreate, caller: CallerDep, uow: UowDep
 ) -> Organization:
-    return Organization.model_validate(dict(await service.create_organization(uow, caller, body)))
+    return await service.create_organization(uow, caller, body)
 
 
 @router.get(
@@ -47,16 +47,16 @@ async def create_organization(
 async def list_organizations(
     caller: CallerDep, uow: UowDep, page: PageDep, response: Response
 ) -> list[Organization]:
-    rows, total = await service.list_organizations(uow, caller, page)
+    items, total = await service.list_organizations(uow, caller, page)
     set_total(response, total)
-    return [Organization.model_validate(dict(row)) for row in rows]
+    return items
 
 
 @router.get(
     "/{org_id}", response_model=Organization, summary="Read an organization", responses=READ_ERRORS
 )
 async def get_organization(org_id: UUID, caller: CallerDep, uow: UowDep) -> Organization:
-    return Organization.model_validate(dict(await service.get_organization(uow, caller, org_id)))
+    return await service.get_organization(uow, caller, org_id)
 
 
 @router.patch(
@@ -68,9 +68,7 @@ async def get_organization(org_id: UUID, caller: CallerDep, uow: UowDep) -> Orga
 async def update_organization(
     org_id: UUID, body: OrganizationUpdate, caller: CallerDep, uow: UowDep
 ) -> Organization:
-    return Organization.model_validate(
-        dict(await service.update_organization(uow, caller, org_id, body))
-    )
+    return await service.update_organization(uow, caller, org_id, body)
 
 
 @router.get(
@@ -80,7 +78,7 @@ async def update_organization(
     responses=READ_ERRORS,
 )
 async def get_policy(org_id: UUID, caller: CallerDep, uow: UowDep) -> Policy:
-    return Policy.model_validate(dict(await service.get_policy(uow, caller, org_id)))
+    return await service.get_policy(uow, caller, org_id)
 
 
 @router.patch(
@@ -90,4 +88,4 @@ async def get_policy(org_id: UUID, caller: CallerDep, uow: UowDep) -> Policy:
     responses=WRITE_ERRORS,
 )
 async def update_policy(org_id: UUID, body: PolicyUpdate, caller: CallerDep, uow: UowDep) -> Policy:
-    return Policy.model_validate(dict(await service.update_policy(uow, caller, org_id, body)))
+    return await service.update_policy(uow, caller, org_id, body)

@@ -69,3 +69,14 @@ REQUIRED_POLICY_FIELDS = frozenset(
         "due_soon_cycles",
     }
 )
+
+# Policy fields that every forecast and due status depends on (SPEC §6.3).
+DUE_POLICY_FIELDS = frozenset(
+    {
+        "due_soon_days",
+        "due_soon_hours",
+        "due_soon_cycles",
+        "default_daily_hours",
+        "default_daily_cycles",
+    }
+)

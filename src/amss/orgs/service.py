@@ -9,14 +9,18 @@ from sqlalchemy.engine import RowMapping
 from amss.audit import journal
 from amss.auth.rules import Caller, authorize
 from amss.db.uow import UnitOfWork
-from amss.kit.errors import Conflict, NotFound
+from amss.due import engine
+from amss.kit.errors import NotFound
 from amss.kit.pagination import Page
-from amss.kit.patching import patch_values
+from amss.kit.patching import diff, patch_values
 from amss.orgs.repository import OrganizationRepository
 from amss.orgs.schemas import (
+    DUE_POLICY_FIELDS,
     REQUIRED_POLICY_FIELDS,
+    Organization,
     OrganizationCreate,
     OrganizationUpdate,
+    Policy,
     PolicyUpdate,
 )
 
@@ -47,11 +51,10 @@ async def _get_visible(
 
 async def create_organization(
     uow: UnitOfWork, caller: Caller, data: OrganizationCreate
-) -> RowMapping:
+) -> Organization:
     authorize(caller, "organizations.create")
     repo = OrganizationRepository(uow.session)
-    if await repo.name_taken(data.name):
-        raise Conflict(f"an organization named {data.name!r} already exists")
+    await repo.ensure_unique_name(data.name)
     row = await repo.create(data.name)
     await journal.record(
         uow,
@@ -63,59 +66,61 @@ async def create_organization(
         entity_version=row["version"],
     )
     await uow.commit()
-    return row
+    return Organization.model_validate(dict(row))
 
 
 async def list_organizations(
     uow: UnitOfWork, caller: Caller, page: Page
-) -> tuple[list[RowMapping], int]:
+) -> tuple[list[Organization], int]:
     authorize(caller, "organizations.read")
     only = None if caller.role == "admin" else caller.home_org_id
-    return await OrganizationRepository(uow.session).page(page, only)
+    rows, total = await OrganizationRepository(uow.session).page(page, only)
+    return [Organization.model_validate(dict(row)) for row in rows], total
 
 
-async def get_organization(uow: UnitOfWork, caller: Caller, org_id: UUID) -> RowMapping:
+async def get_organization(uow: UnitOfWork, caller: Caller, org_id: UUID) -> Organization:
     authorize(caller, "organizations.read")
-    return await _get_visible(uow, caller, org_id)
+    return Organization.model_validate(dict(await _get_visible(uow, caller, org_id)))
 
 
 async def update_organization(
     uow: UnitOfWork, caller: Caller, org_id: UUID, data: OrganizationUpdate
-) -> RowMapping:
+) -> Organization:
     current = await _get_visible(uow, caller, org_id, for_update=True)
     authorize(caller, "organizations.update")
     sent = patch_values(data, exclude=(), required=("name",))
     repo = OrganizationRepository(uow.session)
-    if "name" in sent and await repo.name_taken(sent["name"], except_id=org_id):
-        raise Conflict(f"an organization named {sent['name']!r} already exists")
-    if not sent:
-        return current
-    row = await repo.update(org_id, **sent)
+    if "name" in sent:
+        await repo.ensure_unique_name(sent["name"], except_id=org_id)
+    changes = diff(current, {**dict(current), **sent}, sent.keys())
+    if not changes:
+        return Organization.model_validate(dict(current))
+    row = await repo.update(org_id, **{name: sent[name] for name in changes})
     await journal.record(
         uow,
         caller.acting_in(org_id),
         entity_type="organization",
         entity_id=org_id,
         action="update",
-        details={"changes": journal.changes(current, row, sent.keys())},
+        details={"changes": changes},
         entity_version=row["version"],
     )
     await uow.commit()
-    return row
+    return Organization.model_validate(dict(row))
 
 
-async def get_policy(uow: UnitOfWork, caller: Caller, org_id: UUID) -> RowMapping:
+async def get_policy(uow: UnitOfWork, caller: Caller, org_id: UUID) -> Policy:
     await _get_visible(uow, caller, org_id)
     authorize(caller, "policy.read")
     policy = await OrganizationRepository(uow.session).policy(org_id)
     if policy is None:
         raise NotFound("organization not found")
-    return policy
+    return Policy.model_validate(dict(policy))
 
 
 async def update_policy(
     uow: UnitOfWork, caller: Caller, org_id: UUID, data: PolicyUpdate
-) -> RowMapping:
+) -> Policy:
     await _get_visible(uow, caller, org_id)
     authorize(caller, "policy.update")
     sent = patch_values(data, exclude=(), required=REQUIRED_POLICY_FIELDS)
@@ -123,16 +128,21 @@ async def update_policy(
     current = await repo.policy(org_id, for_update=True)
     if current is None:
         raise NotFound("organization not found")
-    if not sent:
-        return current
-    row = await repo.update_policy(org_id, **sent)
+    changes = diff(current, {**dict(current), **sent}, sent.keys())
+    if not changes:
+        return Policy.model_validate(dict(current))
+    row = await repo.update_policy(org_id, **{name: sent[name] for name in changes})
+    acting = caller.acting_in(org_id)
     await journal.record(
         uow,
-        caller.acting_in(org_id),
+        acting,
         entity_type="org_policy",
         entity_id=org_id,
         action="update",
-        details={"changes": journal.changes(current, row, sent.keys())},
+        details={"changes": changes},
     )
+    if DUE_POLICY_FIELDS & changes.keys():
+        # Rates and due-soon windows change every forecast and due status of the fleet.
+        await engine.after_change(uow, acting, reason="organization policy changed")
     await uow.commit()
-    return row
+    return Policy.model_validate(dict(row))

@@ -7,10 +7,10 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, and_, exists, func, insert, select, text
+from sqlalchemy import Select, exists, func, insert, select, text
 from sqlalchemy.engine import Row, RowMapping
 
-from amss.db.scoped import ScopedRepository, fetch_first, fetch_one
+from amss.db.scoped import NaturalKey, ScopedRepository, fetch_one
 from amss.db.tables import (
     maintenance_programs,
     part_definitions,
@@ -63,6 +63,10 @@ _LOW_STOCK = text(
 
 class DefinitionRepository(ScopedRepository):
     table = part_definitions
+    noun = "part definition"
+    natural_keys = (
+        NaturalKey("name", "a part definition named {value!r} already exists", func.lower),
+    )
 
     def select(self) -> Select[Any]:
         # The UTC date, as everywhere else in AMSS (not the server's TimeZone).
@@ -80,14 +84,6 @@ class DefinitionRepository(ScopedRepository):
             .scalar_subquery()
         )
         return select(part_definitions, available.label("available")).where(*self.scope())
-
-    async def name_taken(self, name: str, *, except_id: UUID | None = None) -> bool:
-        statement = select(part_definitions.c.id).where(
-            *self.scope(), func.lower(part_definitions.c.name) == name.lower()
-        )
-        if except_id is not None:
-            statement = statement.where(part_definitions.c.id != except_id)
-        return (await self.session.execute(statement)).first() is not None
 
     async def list_page(self, page: Page, filters: dict[str, Any]) -> tuple[list[RowMapping], int]:
         statement = self.select()
@@ -146,21 +142,13 @@ class DefinitionRepository(ScopedRepository):
 
 class ItemRepository(ScopedRepository):
     table = part_items
+    noun = "part item"
+    natural_keys = (
+        NaturalKey("serial_number", "a part item with serial number {value} already exists"),
+    )
 
     def select(self) -> Select[Any]:
         return select(part_items, _is_reserved().label("reserved")).where(*self.scope())
-
-    async def serial_taken(self, serial: str, *, except_id: UUID | None = None) -> bool:
-        statement = select(part_items.c.id).where(
-            *self.scope(), part_items.c.serial_number == serial
-        )
-        if except_id is not None:
-            statement = statement.where(part_items.c.id != except_id)
-        return (await self.session.execute(statement)).first() is not None
-
-    async def lock(self, item_id: UUID) -> RowMapping | None:
-        statement = self.select().where(part_items.c.id == item_id).with_for_update(of=part_items)
-        return await fetch_first(self.session, statement)
 
     async def list_page(self, page: Page, filters: dict[str, Any]) -> tuple[list[RowMapping], int]:
         statement = self.select()
@@ -194,6 +182,7 @@ class ItemRepository(ScopedRepository):
 
 class ReservationRepository(ScopedRepository):
     table = part_reservations
+    noun = "part reservation"
     has_soft_delete = False
 
     def select(self) -> Select[Any]:
@@ -236,9 +225,3 @@ class ReservationRepository(ScopedRepository):
             if filters.get(name):
                 statement = statement.where(part_reservations.c[name] == filters[name])
         return await self.page(statement, page, [part_reservations.c.created_at.desc()])
-
-    async def active_for_item(self, item_id: UUID) -> RowMapping | None:
-        return await fetch_first(
-            self.session,
-            self.select().where(and_(part_reservations.c.part_item_id == item_id, _ACTIVE)),
-        )

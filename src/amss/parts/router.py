@@ -33,13 +33,6 @@ READ_ERRORS = error_responses(401, 403, 404, 429)
 WRITE_ERRORS = error_responses(401, 403, 404, 409, 429)
 
 
-def to_definition(row: object) -> Definition:
-    values = dict(row)  # type: ignore[call-overload]
-    return Definition.model_validate(
-        {**values, "low_stock": values["available"] < values["min_stock"]}
-    )
-
-
 @router.post(
     "/part-definitions",
     status_code=201,
@@ -48,7 +41,7 @@ def to_definition(row: object) -> Definition:
     responses=WRITE_ERRORS,
 )
 async def create_definition(body: DefinitionCreate, caller: CallerDep, uow: UowDep) -> Definition:
-    return to_definition(await service.create_definition(uow, caller, body))
+    return await service.create_definition(uow, caller, body)
 
 
 @router.get(
@@ -65,11 +58,11 @@ async def list_definitions(
     category: Annotated[str | None, Query(max_length=100)] = None,
     part_number: Annotated[str | None, Query(max_length=100)] = None,
 ) -> list[Definition]:
-    rows, total = await service.list_definitions(
+    items, total = await service.list_definitions(
         uow, caller, page, {"category": category, "part_number": part_number}
     )
     set_total(response, total)
-    return [to_definition(row) for row in rows]
+    return items
 
 
 @router.get(
@@ -79,7 +72,7 @@ async def list_definitions(
     responses=READ_ERRORS,
 )
 async def get_definition(definition_id: UUID, caller: ActingCallerDep, uow: UowDep) -> Definition:
-    return to_definition(await service.get_definition(uow, caller, definition_id))
+    return await service.get_definition(uow, caller, definition_id)
 
 
 @router.patch(
@@ -91,7 +84,7 @@ async def get_definition(definition_id: UUID, caller: ActingCallerDep, uow: UowD
 async def update_definition(
     definition_id: UUID, body: DefinitionUpdate, caller: CallerDep, uow: UowDep
 ) -> Definition:
-    return to_definition(await service.update_definition(uow, caller, definition_id, body))
+    return await service.update_definition(uow, caller, definition_id, body)
 
 
 @router.delete(
@@ -114,7 +107,7 @@ async def delete_definition(definition_id: UUID, caller: ActingCallerDep, uow: U
     responses=WRITE_ERRORS,
 )
 async def create_item(body: ItemCreate, caller: CallerDep, uow: UowDep) -> Item:
-    return Item.model_validate(dict(await service.create_item(uow, caller, body)))
+    return await service.create_item(uow, caller, body)
 
 
 @router.get(
@@ -133,16 +126,16 @@ async def list_items(
     expiry_before: Annotated[date | None, Query(description="YYYY-MM-DD")] = None,
 ) -> list[Item]:
     filters = {"status": status, "definition_id": definition_id, "expiry_before": expiry_before}
-    rows, total = await service.list_items(uow, caller, page, filters)
+    items, total = await service.list_items(uow, caller, page, filters)
     set_total(response, total)
-    return [Item.model_validate(dict(row)) for row in rows]
+    return items
 
 
 @router.get(
     "/part-items/{item_id}", response_model=Item, summary="Read a part item", responses=READ_ERRORS
 )
 async def get_item(item_id: UUID, caller: ActingCallerDep, uow: UowDep) -> Item:
-    return Item.model_validate(dict(await service.get_item(uow, caller, item_id)))
+    return await service.get_item(uow, caller, item_id)
 
 
 @router.patch(
@@ -152,7 +145,7 @@ async def get_item(item_id: UUID, caller: ActingCallerDep, uow: UowDep) -> Item:
     responses=WRITE_ERRORS,
 )
 async def update_item(item_id: UUID, body: ItemUpdate, caller: CallerDep, uow: UowDep) -> Item:
-    return Item.model_validate(dict(await service.update_item(uow, caller, item_id, body)))
+    return await service.update_item(uow, caller, item_id, body)
 
 
 @router.delete(
@@ -180,7 +173,7 @@ async def create_reservation(
     row = await service.create_reservation(
         uow, caller, body.task_id, body.part_item_id, body.org_id
     )
-    return Reservation.model_validate(dict(row))
+    return row
 
 
 @router.get(
@@ -199,9 +192,9 @@ async def list_reservations(
     state: Annotated[ReservationState | None, Query()] = None,
 ) -> list[Reservation]:
     filters = {"task_id": task_id, "part_item_id": part_item_id, "state": state}
-    rows, total = await service.list_reservations(uow, caller, page, filters)
+    items, total = await service.list_reservations(uow, caller, page, filters)
     set_total(response, total)
-    return [Reservation.model_validate(dict(row)) for row in rows]
+    return items
 
 
 @router.patch(
@@ -216,4 +209,4 @@ async def transition_reservation(
     row = await service.transition_reservation(
         uow, caller, reservation_id, body.new_state, body.org_id
     )
-    return Reservation.model_validate(dict(row))
+    return row

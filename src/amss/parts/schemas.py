@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -46,6 +47,13 @@ class Definition(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+def to_definition(row: Mapping[Any, Any]) -> Definition:
+    values = dict(row)
+    return Definition.model_validate(
+        {**values, "low_stock": values["available"] < values["min_stock"]}
+    )
 
 
 class ItemCreate(BaseModel):
@@ -110,9 +118,3 @@ class Reservation(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
-
-
-class RequiredPart(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    part_definition_id: UUID
-    quantity: int = Field(ge=1, le=1000)

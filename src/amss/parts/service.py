@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from sqlalchemy.engine import RowMapping
@@ -11,20 +11,29 @@ from sqlalchemy.engine import RowMapping
 from amss.audit import journal
 from amss.auth.rules import Caller, authorize, may_work_on
 from amss.db.uow import UnitOfWork
-from amss.events.outbox import Event
-from amss.kit.errors import Conflict, Forbidden, NotFound, invalid
+from amss.due.repository import TaskRepository
+from amss.due.rules import OPEN_STATES
+from amss.events import catalogue
+from amss.kit.errors import Conflict, Forbidden, invalid
 from amss.kit.pagination import Page
 from amss.kit.patching import patch_values
 from amss.kit.timefmt import utcnow
 from amss.orgs.service import act_in
 from amss.parts.repository import DefinitionRepository, ItemRepository, ReservationRepository
-from amss.parts.schemas import DefinitionCreate, DefinitionUpdate, ItemCreate, ItemUpdate
-from amss.tasks.repository import TaskRepository
+from amss.parts.schemas import (
+    Definition,
+    DefinitionCreate,
+    DefinitionUpdate,
+    Item,
+    ItemCreate,
+    ItemUpdate,
+    Reservation,
+    to_definition,
+)
 
-OPEN_TASK_STATES = ("scheduled", "in_progress")
 DEFINITION_FIELDS = ("name", "part_number", "category", "min_stock")
 ITEM_FIELDS = ("part_definition_id", "serial_number", "status", "expiry_date", "location")
-
+Settlement = Literal["used", "released"]
 
 # --- stock --------------------------------------------------------------------------------
 
@@ -35,44 +44,24 @@ async def check_low_stock(uow: UnitOfWork, caller: Caller, definition_ids: Itera
     crossings = await DefinitionRepository(uow.session, caller.org_id).low_stock_crossings(
         sorted(set(definition_ids)), now.date()
     )
-    for row in crossings:
-        await journal.append_events(
-            uow,
-            caller,
-            [
-                Event(
-                    type="part_low_stock",
-                    aggregate_type="part_definition",
-                    aggregate_id=row.id,
-                    data={
-                        "part_definition_id": row.id,
-                        "name": row.name,
-                        "part_number": row.part_number,
-                        "min_stock": row.min_stock,
-                        "available": row.available,
-                    },
-                    dedupe_key=f"part_low_stock:{row.id}:{now.isoformat()}",
-                )
-            ],
-        )
+    await journal.announce(
+        uow, caller, [catalogue.part_low_stock(row._mapping, now) for row in crossings]
+    )
 
 
 # --- definitions ----------------------------------------------------------------------------
 
 
-async def _definition(uow: UnitOfWork, caller: Caller, definition_id: UUID) -> RowMapping:
-    row = await DefinitionRepository(uow.session, caller.org_id).get(definition_id)
-    if row is None:
-        raise NotFound("part definition not found")
-    return row
+async def _definition(uow: UnitOfWork, caller: Caller, definition_id: UUID) -> Definition:
+    row = await DefinitionRepository(uow.session, caller.org_id).get_or_404(definition_id)
+    return to_definition(row)
 
 
-async def create_definition(uow: UnitOfWork, caller: Caller, data: DefinitionCreate) -> RowMapping:
+async def create_definition(uow: UnitOfWork, caller: Caller, data: DefinitionCreate) -> Definition:
     caller = await act_in(uow, caller, data.org_id)
     authorize(caller, "parts.write")
     repo = DefinitionRepository(uow.session, caller.org_id)
-    if await repo.name_taken(data.name):
-        raise Conflict(f"a part definition named {data.name!r} already exists")
+    await repo.ensure_unique("name", data.name)
     row = await repo.insert(**data.model_dump(include=set(DEFINITION_FIELDS)))
     await journal.record(
         uow,
@@ -90,32 +79,29 @@ async def create_definition(uow: UnitOfWork, caller: Caller, data: DefinitionCre
 
 async def list_definitions(
     uow: UnitOfWork, caller: Caller, page: Page, filters: dict[str, Any]
-) -> tuple[list[RowMapping], int]:
+) -> tuple[list[Definition], int]:
     authorize(caller, "parts.read")
-    return await DefinitionRepository(uow.session, caller.org_id).list_page(page, filters)
+    rows, total = await DefinitionRepository(uow.session, caller.org_id).list_page(page, filters)
+    return [to_definition(row) for row in rows], total
 
 
-async def get_definition(uow: UnitOfWork, caller: Caller, definition_id: UUID) -> RowMapping:
+async def get_definition(uow: UnitOfWork, caller: Caller, definition_id: UUID) -> Definition:
     authorize(caller, "parts.read")
     return await _definition(uow, caller, definition_id)
 
 
 async def update_definition(
     uow: UnitOfWork, caller: Caller, definition_id: UUID, data: DefinitionUpdate
-) -> RowMapping:
+) -> Definition:
     caller = await act_in(uow, caller, data.org_id)
     repo = DefinitionRepository(uow.session, caller.org_id)
-    current = await repo.get(definition_id, for_update=True)
-    if current is None:
-        raise NotFound("part definition not found")
+    current = await repo.get_or_404(definition_id, for_update=True)
     authorize(caller, "parts.write")
     sent = patch_values(data, include=DEFINITION_FIELDS, required=("name", "min_stock"))
-    if "name" in sent and await repo.name_taken(sent["name"], except_id=definition_id):
-        raise Conflict(f"a part definition named {sent['name']!r} already exists")
-    changes = journal.changes(current, {**dict(current), **sent}, sent.keys())
+    if "name" in sent:
+        await repo.ensure_unique("name", sent["name"], except_id=definition_id)
+    row, changes = await repo.patch(current, sent)
     if changes:
-        row = await repo.update(definition_id, **{name: sent[name] for name in changes})
-        assert row is not None
         await journal.record(
             uow,
             caller,
@@ -133,9 +119,7 @@ async def update_definition(
 
 async def delete_definition(uow: UnitOfWork, caller: Caller, definition_id: UUID) -> None:
     repo = DefinitionRepository(uow.session, caller.org_id)
-    current = await repo.get(definition_id, for_update=True)
-    if current is None:
-        raise NotFound("part definition not found")
+    current = await repo.get_or_404(definition_id, for_update=True)
     authorize(caller, "parts.write")
     if await repo.has_live_items(definition_id):
         raise Conflict(f"part definition {current['name']!r} still has items in stock")
@@ -162,22 +146,19 @@ async def delete_definition(uow: UnitOfWork, caller: Caller, definition_id: UUID
 # --- items --------------------------------------------------------------------------------
 
 
-async def _item(uow: UnitOfWork, caller: Caller, item_id: UUID) -> RowMapping:
-    row = await ItemRepository(uow.session, caller.org_id).get(item_id)
-    if row is None:
-        raise NotFound("part item not found")
-    return row
+async def _item(uow: UnitOfWork, caller: Caller, item_id: UUID) -> Item:
+    row = await ItemRepository(uow.session, caller.org_id).get_or_404(item_id)
+    return Item.model_validate(dict(row))
 
 
-async def create_item(uow: UnitOfWork, caller: Caller, data: ItemCreate) -> RowMapping:
+async def create_item(uow: UnitOfWork, caller: Caller, data: ItemCreate) -> Item:
     caller = await act_in(uow, caller, data.org_id)
     authorize(caller, "parts.write")
-    await _definition(uow, caller, data.part_definition_id)
+    await DefinitionRepository(uow.session, caller.org_id).get_or_404(data.part_definition_id)
     if data.expiry_date is not None and data.expiry_date < utcnow().date():
         raise invalid("expiry_date", f"{data.expiry_date} is in the past")
     repo = ItemRepository(uow.session, caller.org_id)
-    if await repo.serial_taken(data.serial_number):
-        raise Conflict(f"a part item with serial number {data.serial_number} already exists")
+    await repo.ensure_unique("serial_number", data.serial_number)
     row = await repo.insert(**data.model_dump(include=set(ITEM_FIELDS)))
     await journal.record(
         uow,
@@ -195,24 +176,21 @@ async def create_item(uow: UnitOfWork, caller: Caller, data: ItemCreate) -> RowM
 
 async def list_items(
     uow: UnitOfWork, caller: Caller, page: Page, filters: dict[str, Any]
-) -> tuple[list[RowMapping], int]:
+) -> tuple[list[Item], int]:
     authorize(caller, "parts.read")
-    return await ItemRepository(uow.session, caller.org_id).list_page(page, filters)
+    rows, total = await ItemRepository(uow.session, caller.org_id).list_page(page, filters)
+    return [Item.model_validate(dict(row)) for row in rows], total
 
 
-async def get_item(uow: UnitOfWork, caller: Caller, item_id: UUID) -> RowMapping:
+async def get_item(uow: UnitOfWork, caller: Caller, item_id: UUID) -> Item:
     authorize(caller, "parts.read")
     return await _item(uow, caller, item_id)
 
 
-async def update_item(
-    uow: UnitOfWork, caller: Caller, item_id: UUID, data: ItemUpdate
-) -> RowMapping:
+async def update_item(uow: UnitOfWork, caller: Caller, item_id: UUID, data: ItemUpdate) -> Item:
     caller = await act_in(uow, caller, data.org_id)
     repo = ItemRepository(uow.session, caller.org_id)
-    current = await repo.lock(item_id)
-    if current is None:
-        raise NotFound("part item not found")
+    current = await repo.get_or_404(item_id, for_update=True)
     authorize(caller, "parts.write")
     sent = patch_values(data, include=ITEM_FIELDS, required=("serial_number", "status"))
     if current["status"] == "used" and sent:
@@ -227,14 +205,10 @@ async def update_item(
         and current["status"] == "in_stock"
     ):
         raise invalid("expiry_date", f"{sent['expiry_date']} is in the past")
-    if "serial_number" in sent and await repo.serial_taken(
-        sent["serial_number"], except_id=item_id
-    ):
-        raise Conflict(f"a part item with serial number {sent['serial_number']} already exists")
-    changes = journal.changes(current, {**dict(current), **sent}, sent.keys())
+    if "serial_number" in sent:
+        await repo.ensure_unique("serial_number", sent["serial_number"], except_id=item_id)
+    row, changes = await repo.patch(current, sent)
     if changes:
-        row = await repo.update(item_id, **{name: sent[name] for name in changes})
-        assert row is not None
         await journal.record(
             uow,
             caller,
@@ -251,9 +225,7 @@ async def update_item(
 
 async def delete_item(uow: UnitOfWork, caller: Caller, item_id: UUID) -> None:
     repo = ItemRepository(uow.session, caller.org_id)
-    current = await repo.lock(item_id)
-    if current is None:
-        raise NotFound("part item not found")
+    current = await repo.get_or_404(item_id, for_update=True)
     authorize(caller, "parts.write")
     if current["reserved"]:
         raise Conflict(
@@ -277,33 +249,14 @@ async def delete_item(uow: UnitOfWork, caller: Caller, item_id: UUID) -> None:
 # --- reservations -------------------------------------------------------------------------
 
 
-def _reservation_event(kind: str, reservation: RowMapping, task: RowMapping) -> Event:
-    return Event(
-        type=kind,
-        aggregate_type="part_reservation",
-        aggregate_id=reservation["id"],
-        data={
-            "reservation_id": reservation["id"],
-            "task_id": task["id"],
-            "aircraft_id": task["aircraft_id"],
-            "part_item_id": reservation["part_item_id"],
-            "serial_number": reservation["serial_number"],
-            "part_definition_id": reservation["part_definition_id"],
-            "state": reservation["state"],
-        },
-        dedupe_key=f"{kind}:{reservation['id']}",
-    )
-
-
 async def reserve(uow: UnitOfWork, caller: Caller, task: RowMapping, item_id: UUID) -> RowMapping:
-    """Reserve one item for a task: in stock, unexpired, not reserved (the index decides races)."""
-    if task["state"] not in OPEN_TASK_STATES:
+    """Reserve one item for a (locked) task: in stock, unexpired, not reserved (the unique
+    index decides races)."""
+    if task["state"] not in OPEN_STATES:
         raise Conflict(
             f"task {task['title']!r} is {task['state']}; parts are reserved for open tasks only"
         )
-    item = await ItemRepository(uow.session, caller.org_id).lock(item_id)
-    if item is None:
-        raise NotFound("part item not found")
+    item = await ItemRepository(uow.session, caller.org_id).get_or_404(item_id, for_update=True)
     if item["status"] != "in_stock":
         raise Conflict(f"part item {item['serial_number']} is {item['status']}, not in stock")
     if item["expiry_date"] is not None and item["expiry_date"] < utcnow().date():
@@ -327,7 +280,7 @@ async def reserve(uow: UnitOfWork, caller: Caller, task: RowMapping, item_id: UU
             }
         },
         entity_version=reservation["version"],
-        events=[_reservation_event("part_reserved", reservation, task)],
+        events=[catalogue.part_reservation("part_reserved", reservation, task)],
     )
     return reservation
 
@@ -357,7 +310,11 @@ async def reserve_required_parts(
 
 
 async def settle(
-    uow: UnitOfWork, caller: Caller, task: RowMapping, reservation: RowMapping, new_state: str
+    uow: UnitOfWork,
+    caller: Caller,
+    task: RowMapping,
+    reservation: RowMapping,
+    new_state: Settlement,
 ) -> RowMapping:
     """``reserved → used`` (the item becomes used) or ``reserved → released``."""
     if reservation["state"] != "reserved":
@@ -384,6 +341,9 @@ async def settle(
             "serial_number": item["serial_number"],
             "status": "used",
         }
+    kind: Literal["part_used", "part_released"] = (
+        "part_used" if new_state == "used" else "part_released"
+    )
     await journal.record(
         uow,
         caller,
@@ -392,61 +352,86 @@ async def settle(
         action="state_change",
         details=details,
         entity_version=row["version"],
-        events=[_reservation_event(f"part_{new_state}", settled, task)],  # type: ignore[arg-type]
+        events=[catalogue.part_reservation(kind, settled, task)],
     )
     return row
 
 
-async def release_all(uow: UnitOfWork, caller: Caller, task: RowMapping) -> None:
+async def settle_all(
+    uow: UnitOfWork, caller: Caller, task: RowMapping, used: Iterable[UUID] = ()
+) -> None:
+    """Close every active reservation of a (locked) task: the items in ``used`` are used,
+    the others released."""
+    used_items = set(used)
     reservations = await ReservationRepository(uow.session, caller.org_id).of_task(
         task["id"], active_only=True, for_update=True
     )
     for reservation in reservations:
-        await settle(uow, caller, task, reservation, "released")
+        state: Settlement = "used" if reservation["part_item_id"] in used_items else "released"
+        await settle(uow, caller, task, reservation, state)
     await check_low_stock(uow, caller, {r["part_definition_id"] for r in reservations})
 
 
+async def active_reservations(uow: UnitOfWork, caller: Caller, task_id: UUID) -> set[UUID]:
+    """The part items reserved (and not yet settled) for a task."""
+    rows = await ReservationRepository(uow.session, caller.org_id).of_task(
+        task_id, active_only=True
+    )
+    return {row["part_item_id"] for row in rows}
+
+
 async def _task_for_parts(uow: UnitOfWork, caller: Caller, task_id: UUID) -> RowMapping:
-    row = await TaskRepository(uow.session, caller.org_id).get(task_id, for_update=True)
-    if row is None:
-        raise NotFound("maintenance task not found")
+    row = await TaskRepository(uow.session, caller.org_id).get_or_404(task_id, for_update=True)
     if not may_work_on(caller, row["assigned_mechanic_id"]):
         raise Forbidden("mechanics reserve parts for their own or unassigned tasks only")
     return row
 
 
+async def _reservation(uow: UnitOfWork, caller: Caller, reservation_id: UUID) -> Reservation:
+    row = await ReservationRepository(uow.session, caller.org_id).get_or_404(reservation_id)
+    return Reservation.model_validate(dict(row))
+
+
 async def create_reservation(
     uow: UnitOfWork, caller: Caller, task_id: UUID, item_id: UUID, org_id: UUID | None
-) -> RowMapping:
+) -> Reservation:
     caller = await act_in(uow, caller, org_id)
     authorize(caller, "reservations.write")
     task = await _task_for_parts(uow, caller, task_id)
     reservation = await reserve(uow, caller, task, item_id)
     await check_low_stock(uow, caller, [reservation["part_definition_id"]])
     await uow.commit()
-    return reservation
+    return await _reservation(uow, caller, reservation["id"])
 
 
 async def transition_reservation(
-    uow: UnitOfWork, caller: Caller, reservation_id: UUID, new_state: str, org_id: UUID | None
-) -> RowMapping:
+    uow: UnitOfWork,
+    caller: Caller,
+    reservation_id: UUID,
+    new_state: Settlement,
+    org_id: UUID | None,
+) -> Reservation:
     caller = await act_in(uow, caller, org_id)
     repo = ReservationRepository(uow.session, caller.org_id)
-    reservation = await repo.get(reservation_id, for_update=True)
-    if reservation is None:
-        raise NotFound("part reservation not found")
+    found = await repo.get_or_404(reservation_id)
     authorize(caller, "reservations.write")
-    task = await _task_for_parts(uow, caller, reservation["task_id"])
+    # The lock order: the task before its reservations (docs/decisions.md).
+    task = await _task_for_parts(uow, caller, found["task_id"])
+    reservation = await repo.get_or_404(reservation_id, for_update=True)
     await settle(uow, caller, task, reservation, new_state)
     await check_low_stock(uow, caller, [reservation["part_definition_id"]])
     await uow.commit()
-    updated = await repo.get(reservation_id)
-    assert updated is not None
-    return updated
+    return await _reservation(uow, caller, reservation_id)
 
 
 async def list_reservations(
     uow: UnitOfWork, caller: Caller, page: Page, filters: dict[str, Any]
-) -> tuple[list[RowMapping], int]:
+) -> tuple[list[Reservation], int]:
     authorize(caller, "parts.read")
-    return await ReservationRepository(uow.session, caller.org_id).list_page(page, filters)
+    rows, total = await ReservationRepository(uow.session, caller.org_id).list_page(page, filters)
+    return [Reservation.model_validate(dict(row)) for row in rows], total
+
+
+async def reservations_of(uow: UnitOfWork, caller: Caller, task_id: UUID) -> list[Reservation]:
+    rows = await ReservationRepository(uow.session, caller.org_id).of_task(task_id)
+    return [Reservation.model_validate(dict(row)) for row in rows]

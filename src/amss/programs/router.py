@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy.engine import RowMapping
 
 from amss.auth.deps import ActingCallerDep, CallerDep, UowDep
-from amss.auth.rules import Caller
-from amss.db.uow import UnitOfWork
 from amss.kit.http import JSONRoute
 from amss.kit.openapi import error_responses
 from amss.kit.pagination import PageDep, set_total
@@ -21,7 +18,6 @@ from amss.programs.schemas import (
     ProgramCreate,
     ProgramUpdate,
     TaskType,
-    legacy_interval,
 )
 
 router = APIRouter(
@@ -32,21 +28,11 @@ READ_ERRORS = error_responses(401, 403, 404, 429)
 WRITE_ERRORS = error_responses(401, 403, 404, 409, 429)
 
 
-def to_program(values: dict[str, Any]) -> Program:
-    kind, value = legacy_interval(values)
-    return Program.model_validate({**values, "interval_type": kind, "interval_value": value})
-
-
-async def programs_out(uow: UnitOfWork, caller: Caller, rows: list[RowMapping]) -> list[Program]:
-    return [to_program(values) for values in await service.with_required_parts(uow, caller, rows)]
-
-
 @router.post(
     "", status_code=201, response_model=Program, summary="Create a program", responses=WRITE_ERRORS
 )
 async def create_program(body: ProgramCreate, caller: CallerDep, uow: UowDep) -> Program:
-    row = await service.create_program(uow, caller, body)
-    return (await programs_out(uow, caller.acting_in(body.org_id), [row]))[0]
+    return await service.create_program(uow, caller, body)
 
 
 @router.get(
@@ -62,18 +48,16 @@ async def list_programs(
     task_type: Annotated[TaskType | None, Query()] = None,
 ) -> list[Program]:
     filters = {"aircraft_id": aircraft_id, "aircraft_model": aircraft_model, "task_type": task_type}
-    rows, total = await service.list_programs(uow, caller, page, filters)
+    items, total = await service.list_programs(uow, caller, page, filters)
     set_total(response, total)
-    return await programs_out(uow, caller, rows)
+    return items
 
 
 @router.get(
     "/{program_id}", response_model=Program, summary="Read a program", responses=READ_ERRORS
 )
 async def get_program(program_id: UUID, caller: ActingCallerDep, uow: UowDep) -> Program:
-    return (await programs_out(uow, caller, [await service.get_program(uow, caller, program_id)]))[
-        0
-    ]
+    return await service.get_program(uow, caller, program_id)
 
 
 @router.patch(
@@ -85,8 +69,7 @@ async def get_program(program_id: UUID, caller: ActingCallerDep, uow: UowDep) ->
 async def update_program(
     program_id: UUID, body: ProgramUpdate, caller: CallerDep, uow: UowDep
 ) -> Program:
-    row = await service.update_program(uow, caller, program_id, body)
-    return (await programs_out(uow, caller.acting_in(body.org_id), [row]))[0]
+    return await service.update_program(uow, caller, program_id, body)
 
 
 @router.delete(
@@ -110,5 +93,4 @@ async def delete_program(program_id: UUID, caller: ActingCallerDep, uow: UowDep)
 async def generate_tasks(
     program_id: UUID, caller: ActingCallerDep, uow: UowDep
 ) -> GenerationResult:
-    ids = await service.generate_tasks(uow, caller, program_id)
-    return GenerationResult(program_id=program_id, generated=len(ids), task_ids=ids)
+    return await service.generate_tasks(uow, caller, program_id)

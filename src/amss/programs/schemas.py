@@ -10,7 +10,6 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from amss.kit.types import Hours, UtcDateTime
-from amss.parts.schemas import RequiredPart
 
 TaskType = Literal["inspection", "repair", "overhaul"]
 IntervalType = Literal["flight_hours", "cycles", "calendar"]
@@ -18,6 +17,13 @@ Basis = Literal["actual", "scheduled"]
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 PositiveHours = Annotated[Hours, Field(gt=0, le=1_000_000)]
 ToleranceHours = Annotated[Hours, Field(ge=0, le=1_000_000)]
+
+
+class RequiredPart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    part_definition_id: UUID
+    quantity: int = Field(ge=1, le=1000)
+
 
 # The original system's single interval maps onto one of ours.
 INTERVAL_FIELD: dict[str, str] = {
@@ -175,3 +181,9 @@ def legacy_interval(row: Any) -> tuple[IntervalType, float]:
     if row["interval_days"] is not None:
         return "calendar", float(row["interval_days"])
     return "calendar", float(row["interval_months"] * 30)
+
+
+def to_program(values: dict[str, Any]) -> Program:
+    """A program as the API shows it, with the original single-interval fields."""
+    kind, value = legacy_interval(values)
+    return Program.model_validate({**values, "interval_type": kind, "interval_value": value})

@@ -8,43 +8,24 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from amss.auth.deps import ActingCallerDep, CallerDep, UowDep
-from amss.auth.rules import Caller
-from amss.compliance.schemas import ComplianceItem
-from amss.db.uow import UnitOfWork
+from amss.due.rules import DueStatus, TaskState
 from amss.kit.http import JSONRoute
 from amss.kit.openapi import error_responses
 from amss.kit.pagination import PageDep, set_total
-from amss.kit.timefmt import utcnow
-from amss.parts.schemas import Reservation
 from amss.tasks import service
 from amss.tasks.schemas import (
-    DueStatus,
     Task,
     TaskCreate,
     TaskDetail,
-    TaskState,
     TaskTransition,
     TaskType,
     TaskUpdate,
-    to_task,
 )
 
 router = APIRouter(prefix="/maintenance-tasks", tags=["maintenance tasks"], route_class=JSONRoute)
 
 READ_ERRORS = error_responses(401, 403, 404, 429)
 WRITE_ERRORS = error_responses(401, 403, 404, 409, 429)
-
-
-async def detail(uow: UnitOfWork, caller: Caller, task_id: UUID) -> TaskDetail:
-    found = await service.get_task(uow, caller, task_id)
-    task = to_task(found["task"], utcnow())
-    return TaskDetail(
-        **task.model_dump(),
-        reservations=[Reservation.model_validate(dict(r)) for r in found["reservations"]],
-        compliance_items=[
-            ComplianceItem.model_validate(dict(c)) for c in found["compliance_items"]
-        ],
-    )
 
 
 @router.post(
@@ -55,8 +36,7 @@ async def detail(uow: UnitOfWork, caller: Caller, task_id: UUID) -> TaskDetail:
     responses=WRITE_ERRORS,
 )
 async def create_task(body: TaskCreate, caller: CallerDep, uow: UowDep) -> TaskDetail:
-    task_id = await service.create_task(uow, caller, body)
-    return await detail(uow, caller.acting_in(body.org_id), task_id)
+    return await service.create_task(uow, caller, body)
 
 
 @router.get(
@@ -85,10 +65,9 @@ async def list_tasks(
         "due_status": due_status,
         "assigned_mechanic_id": assigned_mechanic_id,
     }
-    rows, total = await service.list_tasks(uow, caller, page, filters)
+    items, total = await service.list_tasks(uow, caller, page, filters)
     set_total(response, total)
-    now = utcnow()
-    return [to_task(row, now) for row in rows]
+    return items
 
 
 @router.get(
@@ -98,7 +77,7 @@ async def list_tasks(
     responses=READ_ERRORS,
 )
 async def get_task(task_id: UUID, caller: ActingCallerDep, uow: UowDep) -> TaskDetail:
-    return await detail(uow, caller, task_id)
+    return await service.detail(uow, caller, task_id)
 
 
 @router.patch(
@@ -110,8 +89,7 @@ async def get_task(task_id: UUID, caller: ActingCallerDep, uow: UowDep) -> TaskD
 async def update_task(
     task_id: UUID, body: TaskUpdate, caller: CallerDep, uow: UowDep
 ) -> TaskDetail:
-    await service.update_task(uow, caller, task_id, body)
-    return await detail(uow, caller.acting_in(body.org_id), task_id)
+    return await service.update_task(uow, caller, task_id, body)
 
 
 @router.delete(
@@ -135,5 +113,4 @@ async def delete_task(task_id: UUID, caller: ActingCallerDep, uow: UowDep) -> Re
 async def transition(
     task_id: UUID, body: TaskTransition, caller: CallerDep, uow: UowDep
 ) -> TaskDetail:
-    await service.transition(uow, caller, task_id, body)
-    return await detail(uow, caller.acting_in(body.org_id), task_id)
+    return await service.transition(uow, caller, task_id, body)

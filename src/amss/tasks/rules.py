@@ -1,28 +1,36 @@
-"""The task state machine (SPEC §6.5): pure, no I/O."""
+"""The task state machine and the rules of starting and completing work (SPEC §6.5).
+
+Pure: no I/O. The service reads what these rules need (locked rows, counts, meters) and
+asks them; each rule raises the error a client sees, with a message that says why.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
 
-from amss.kit.errors import Conflict
+from amss.due.rules import FINAL_STATES, OPEN_STATES, TaskState
+from amss.kit.errors import Conflict, invalid
 
-TaskState = Literal["scheduled", "in_progress", "completed", "cancelled"]
+__all__ = ["FINAL_STATES", "OPEN_STATES", "TaskState"]
 
-ALLOWED: dict[str, frozenset[str]] = {
+ALLOWED: dict[TaskState, frozenset[TaskState]] = {
     "scheduled": frozenset({"in_progress", "cancelled"}),
     "in_progress": frozenset({"completed", "cancelled"}),
     "completed": frozenset(),
     "cancelled": frozenset(),
 }
-FINAL = frozenset({"completed", "cancelled"})
-OPEN = frozenset({"scheduled", "in_progress"})
 
 
-def check_transition(title: str, current: str, new: str) -> None:
+def check_transition(title: str, current: TaskState, new: TaskState) -> None:
     """Refuse (409) a transition the state machine does not have, saying why."""
     if current == new:
         raise Conflict(f"task {title!r} is already {current}")
-    if current in FINAL:
+    if current in FINAL_STATES:
         raise Conflict(f"task {title!r} is {current}; completed and cancelled tasks are final")
     if new not in ALLOWED[current]:
         if current == "scheduled" and new == "completed":
@@ -30,3 +38,97 @@ def check_transition(title: str, current: str, new: str) -> None:
                 f"task {title!r} is scheduled; start it (in_progress) before completing it"
             )
         raise Conflict(f"task {title!r} cannot go from {current} to {new}")
+
+
+def check_capacity(tail_number: str, in_progress: int, capacity_slots: int) -> None:
+    """At most ``capacity_slots`` tasks of one aircraft in progress at once."""
+    if in_progress >= capacity_slots:
+        raise Conflict(
+            f"aircraft {tail_number} has {in_progress} tasks in progress and capacity_slots is "
+            f"{capacity_slots}"
+        )
+
+
+def work_done(notes: str | None) -> str:
+    """Completing needs the request itself to say what was done: planning notes or the
+    generator's note are not a record of the work."""
+    text = (notes or "").strip()
+    if not text:
+        raise invalid("notes", "describe the work done to complete the task")
+    return text
+
+
+def cancel_reason(notes: str | None) -> str:
+    text = (notes or "").strip()
+    if not text:
+        raise invalid("notes", "give the reason for cancelling")
+    return text
+
+
+def check_early_completion(
+    title: str,
+    planned_end: datetime | None,
+    now: datetime,
+    *,
+    by_mechanic: bool,
+    allowed: bool,
+) -> None:
+    """A planner closing a task before its planned end must say so; a mechanic who did
+    the work may."""
+    if planned_end is not None and now < planned_end and not by_mechanic and not allowed:
+        raise Conflict(
+            f"task {title!r} is planned to end at {planned_end.isoformat()}; "
+            "completing it earlier needs allow_early_completion"
+        )
+
+
+@dataclass(frozen=True)
+class ItemState:
+    """What completion needs to know of a compliance item."""
+
+    id: UUID
+    description: str
+    result: str
+    signed_off: bool
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> ItemState:
+        return cls(row["id"], row["description"], row["result"], bool(row["signed_off"]))
+
+
+def check_compliance_items(items: Sequence[ItemState]) -> None:
+    """Every item has a result, none failed, and every one is signed off."""
+    for item in items:
+        name = f"compliance item {item.description!r} ({item.id})"
+        if item.result == "pending":
+            raise Conflict(
+                f"{name} is pending; record its result and sign it off before completing"
+            )
+        if item.result == "fail":
+            raise Conflict(
+                f"{name} failed; rectify and record a passing inspection before completing"
+            )
+        if not item.signed_off:
+            raise Conflict(f"{name} is not signed off")
+
+
+def completion_meters(
+    hours: Decimal | None, cycles: int | None, meter_hours: Decimal, meter_cycles: int
+) -> tuple[Decimal, int]:
+    """The meters the completion records: the aircraft's, or those supplied (not above)."""
+    done_hours = Decimal(hours) if hours is not None else meter_hours
+    done_cycles = cycles if cycles is not None else meter_cycles
+    if done_hours > meter_hours:
+        raise invalid("completed_hours", f"is above the aircraft's meter ({meter_hours})")
+    if done_cycles > meter_cycles:
+        raise invalid("completed_cycles", f"is above the aircraft's meter ({meter_cycles})")
+    return done_hours, done_cycles
+
+
+def check_parts_used(used: Sequence[UUID], reserved: Collection[UUID]) -> list[UUID]:
+    """The reserved items the work used, each once; 409 naming any not reserved for it."""
+    wanted = list(dict.fromkeys(used))
+    missing = [str(item_id) for item_id in wanted if item_id not in reserved]
+    if missing:
+        raise Conflict(f"part item(s) {', '.join(missing)} are not reserved for this task")
+    return wanted

@@ -1,42 +1,21 @@
-"""Response bodies of maintenance tasks and due lists."""
+"""Request and response bodies of maintenance tasks."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy.engine import RowMapping
 
 from amss.compliance.schemas import ComplianceItem
+from amss.due.rules import TaskState
+from amss.due.schemas import DueAnswer, due_answer
 from amss.kit.types import Hours, UtcDateTime
 from amss.parts.schemas import Reservation
-from amss.programs import rules
 
-TaskState = Literal["scheduled", "in_progress", "completed", "cancelled"]
 TaskType = Literal["inspection", "repair", "overhaul"]
-DueStatus = Literal["ok", "due_soon", "due", "overdue"]
-Governing = Literal["hours", "cycles", "calendar"]
-
-
-class DueAnswer(BaseModel):
-    """Why a task is due when it is: limits, what remains, the rates, what governs."""
-
-    due_at: datetime | None
-    due_hours: Hours | None
-    due_cycles: int | None
-    tolerance_hours: Hours | None
-    tolerance_cycles: int | None
-    tolerance_days: int | None
-    projected_due_at: datetime | None
-    due_status: DueStatus | None = Field(description="live for open tasks; null once closed")
-    remaining_hours: float | None
-    remaining_cycles: int | None
-    remaining_days: float | None
-    daily_hours_rate: float | None
-    daily_cycles_rate: float | None
-    governing_limit: Governing | None
 
 
 class Task(DueAnswer):
@@ -133,40 +112,5 @@ class TaskTransition(BaseModel):
     org_id: UUID | None = Field(None, description="admin only: the organization")
 
 
-class DueListItem(DueAnswer):
-    task_id: UUID
-    aircraft_id: UUID
-    tail_number: str
-    program_id: UUID | None
-    title: str
-    state: TaskState
-
-
-def due_answer(row: RowMapping, now: datetime) -> dict[str, Any]:
-    """The computed half of a task's due answer (the rest are its columns)."""
-    is_open = row["state"] in ("scheduled", "in_progress")
-    left = rules.remaining(
-        rules.Limits(row["due_at"], row["due_hours"], row["due_cycles"]),
-        rules.Meters(row["flight_hours_total"], row["cycles_total"]),
-        now,
-    )
-    return {
-        "due_status": row["live_due_status"] if is_open else None,
-        "remaining_hours": float(left.hours) if is_open and left.hours is not None else None,
-        "remaining_cycles": left.cycles if is_open else None,
-        "remaining_days": round(left.days, 3) if is_open and left.days is not None else None,
-        "daily_hours_rate": float(row["daily_hours_rate"])
-        if row["daily_hours_rate"] is not None
-        else None,
-        "daily_cycles_rate": float(row["daily_cycles_rate"])
-        if row["daily_cycles_rate"] is not None
-        else None,
-    }
-
-
 def to_task(row: RowMapping, now: datetime) -> Task:
     return Task.model_validate({**dict(row), **due_answer(row, now)})
-
-
-def to_due_item(row: RowMapping, now: datetime) -> DueListItem:
-    return DueListItem.model_validate({**dict(row), "task_id": row["id"], **due_answer(row, now)})

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.engine import RowMapping
 
-from amss.db.scoped import ScopedRepository
+from amss.db.scoped import NaturalKey, ScopedRepository
 from amss.db.tables import refresh_tokens, users
 from amss.kit.pagination import Page
 from amss.kit.timefmt import utcnow
@@ -16,12 +16,10 @@ from amss.kit.timefmt import utcnow
 
 class UserRepository(ScopedRepository):
     table = users
-
-    async def email_taken(self, email: str, *, except_id: UUID | None = None) -> bool:
-        statement = select(users.c.id).where(*self.scope(), users.c.email == email)
-        if except_id is not None:
-            statement = statement.where(users.c.id != except_id)
-        return (await self.session.execute(statement)).first() is not None
+    noun = "user"
+    natural_keys = (
+        NaturalKey("email", "a user with email {value} already exists in this organization"),
+    )
 
     async def list_page(self, page: Page, filters: dict[str, Any]) -> tuple[list[RowMapping], int]:
         statement = self.select()

@@ -25,7 +25,7 @@ WRITE_ERRORS = error_responses(401, 403, 404, 409, 429)
     "", status_code=201, response_model=User, summary="Create a user", responses=WRITE_ERRORS
 )
 async def create_user(body: UserCreate, caller: CallerDep, uow: UowDep) -> User:
-    return User.model_validate(dict(await service.create_user(uow, caller, body)))
+    return await service.create_user(uow, caller, body)
 
 
 @router.get("", response_model=list[User], summary="List users, by email", responses=READ_ERRORS)
@@ -38,14 +38,14 @@ async def list_users(
     email: Annotated[str | None, Query(max_length=254)] = None,
 ) -> list[User]:
     filters = {"role": role, "email": email.strip().lower() if email else None}
-    rows, total = await service.list_users(uow, caller, page, filters)
+    items, total = await service.list_users(uow, caller, page, filters)
     set_total(response, total)
-    return [User.model_validate(dict(row)) for row in rows]
+    return items
 
 
 @router.get("/{user_id}", response_model=User, summary="Read a user", responses=READ_ERRORS)
 async def get_user(user_id: UUID, caller: ActingCallerDep, uow: UowDep) -> User:
-    return User.model_validate(dict(await service.get_user(uow, caller, user_id)))
+    return await service.get_user(uow, caller, user_id)
 
 
 @router.patch(
@@ -55,7 +55,7 @@ async def get_user(user_id: UUID, caller: ActingCallerDep, uow: UowDep) -> User:
     responses=WRITE_ERRORS,
 )
 async def update_user(user_id: UUID, body: UserUpdate, caller: CallerDep, uow: UowDep) -> User:
-    return User.model_validate(dict(await service.update_user(uow, caller, user_id, body)))
+    return await service.update_user(uow, caller, user_id, body)
 
 
 @router.delete(

@@ -5,29 +5,26 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.engine import RowMapping
-
 from amss.audit import journal
 from amss.auth.passwords import hash_password
 from amss.auth.rules import Caller, authorize, check_user_management
 from amss.db.uow import UnitOfWork
-from amss.kit.errors import Conflict, NotFound
+from amss.kit.errors import Conflict
 from amss.kit.pagination import Page
 from amss.kit.patching import patch_values
 from amss.orgs.service import act_in
 from amss.users.repository import UserRepository
-from amss.users.schemas import UserCreate, UserUpdate
+from amss.users.schemas import User, UserCreate, UserUpdate
 
 PUBLIC_FIELDS = ("email", "name", "role")
 
 
-async def create_user(uow: UnitOfWork, caller: Caller, data: UserCreate) -> RowMapping:
+async def create_user(uow: UnitOfWork, caller: Caller, data: UserCreate) -> User:
     caller = await act_in(uow, caller, data.org_id)
     authorize(caller, "users.write")
     check_user_management(caller, target_role=data.role)
     repo = UserRepository(uow.session, caller.org_id)
-    if await repo.email_taken(data.email):
-        raise Conflict(f"a user with email {data.email} already exists in this organization")
+    await repo.ensure_unique("email", data.email)
     row = await repo.insert(
         email=data.email,
         name=data.name,
@@ -44,51 +41,43 @@ async def create_user(uow: UnitOfWork, caller: Caller, data: UserCreate) -> RowM
         entity_version=row["version"],
     )
     await uow.commit()
-    return row
+    return User.model_validate(dict(row))
 
 
 async def list_users(
     uow: UnitOfWork, caller: Caller, page: Page, filters: dict[str, Any]
-) -> tuple[list[RowMapping], int]:
+) -> tuple[list[User], int]:
     authorize(caller, "users.read")
-    return await UserRepository(uow.session, caller.org_id).list_page(page, filters)
+    rows, total = await UserRepository(uow.session, caller.org_id).list_page(page, filters)
+    return [User.model_validate(dict(row)) for row in rows], total
 
 
-async def get_user(uow: UnitOfWork, caller: Caller, user_id: UUID) -> RowMapping:
+async def get_user(uow: UnitOfWork, caller: Caller, user_id: UUID) -> User:
     authorize(caller, "users.read")
-    row = await UserRepository(uow.session, caller.org_id).get(user_id)
-    if row is None:
-        raise NotFound("user not found")
-    return row
+    row = await UserRepository(uow.session, caller.org_id).get_or_404(user_id)
+    return User.model_validate(dict(row))
 
 
-async def update_user(
-    uow: UnitOfWork, caller: Caller, user_id: UUID, data: UserUpdate
-) -> RowMapping:
+async def update_user(uow: UnitOfWork, caller: Caller, user_id: UUID, data: UserUpdate) -> User:
     caller = await act_in(uow, caller, data.org_id)
     repo = UserRepository(uow.session, caller.org_id)
-    current = await repo.get(user_id, for_update=True)
-    if current is None:
-        raise NotFound("user not found")
+    current = await repo.get_or_404(user_id, for_update=True)
     authorize(caller, "users.write")
     sent = patch_values(data, required=("email", "password", "role"))
     check_user_management(caller, target_role=current["role"], new_role=sent.get("role"))
-    if "email" in sent and await repo.email_taken(sent["email"], except_id=user_id):
-        raise Conflict(f"a user with email {sent['email']} already exists in this organization")
-    values = dict(sent)
-    password_changed = "password" in values
-    if password_changed:
-        values["password_hash"] = await hash_password(values.pop("password"))
-    if not values:
-        return current
-    row = await repo.update(user_id, **values)
-    assert row is not None
-    if password_changed:
+    if "email" in sent:
+        await repo.ensure_unique("email", sent["email"], except_id=user_id)
+    password = sent.pop("password", None)
+    if password is not None:
+        # Always a change (a new hash), never described in the changes.
+        sent["password_hash"] = await hash_password(password)
+    row, changes = await repo.patch(current, sent)
+    if row is current:
+        return User.model_validate(dict(current))
+    if password is not None:
         await repo.revoke_refresh_tokens(user_id)
-    details: dict[str, Any] = {
-        "changes": journal.changes(current, row, [f for f in PUBLIC_FIELDS if f in sent])
-    }
-    if password_changed:
+    details: dict[str, Any] = {"changes": changes}
+    if password is not None:
         details["password_changed"] = True
     await journal.record(
         uow,
@@ -100,14 +89,12 @@ async def update_user(
         entity_version=row["version"],
     )
     await uow.commit()
-    return row
+    return User.model_validate(dict(row))
 
 
 async def delete_user(uow: UnitOfWork, caller: Caller, user_id: UUID) -> None:
     repo = UserRepository(uow.session, caller.org_id)
-    current = await repo.get(user_id, for_update=True)
-    if current is None:
-        raise NotFound("user not found")
+    current = await repo.get_or_404(user_id, for_update=True)
     authorize(caller, "users.write")
     check_user_management(caller, target_role=current["role"])
     if caller.user_id == user_id:
@@ -127,10 +114,8 @@ async def delete_user(uow: UnitOfWork, caller: Caller, user_id: UUID) -> None:
     await uow.commit()
 
 
-async def get_own_user(uow: UnitOfWork, caller: Caller) -> RowMapping:
+async def get_own_user(uow: UnitOfWork, caller: Caller) -> User:
     """Every role may read itself (``/auth/me``), viewers included."""
     assert caller.user_id is not None
-    row = await UserRepository(uow.session, caller.home_org_id).get(caller.user_id)
-    if row is None:
-        raise NotFound("user not found")
-    return row
+    row = await UserRepository(uow.session, caller.home_org_id).get_or_404(caller.user_id)
+    return User.model_validate(dict(row))

@@ -18,6 +18,7 @@ RETRYABLE = ("pending", "failed")
 
 class WebhookRepository(ScopedRepository):
     table = webhooks
+    noun = "webhook"
 
     async def list_page(self, page: Page) -> tuple[list[RowMapping], int]:
         return await self.page(self.select(), page, [webhooks.c.created_at.desc()])
@@ -25,6 +26,7 @@ class WebhookRepository(ScopedRepository):
 
 class DeliveryRepository(ScopedRepository):
     table = webhook_deliveries
+    noun = "delivery"
     has_soft_delete = False
 
     def select(self) -> Select[Any]:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from amss.events.outbox import EVENT_TYPES
+from amss.events.catalogue import CATALOGUE
 
 DeliveryStatus = Literal["pending", "delivered", "failed", "dead", "cancelled"]
 
@@ -22,7 +22,7 @@ class WebhookCreate(BaseModel):
     @field_validator("events")
     @classmethod
     def _known(cls, events: list[str]) -> list[str]:
-        unknown = sorted(set(events) - EVENT_TYPES - {"*"})
+        unknown = sorted(set(events) - CATALOGUE.keys() - {"*"})
         if unknown:
             raise ValueError(f"unknown event type(s): {', '.join(unknown)}")
         return sorted(set(events))

@@ -12,7 +12,8 @@ from amss.audit import journal
 from amss.auth.rules import Caller, authorize
 from amss.db.tables import webhook_deliveries
 from amss.db.uow import UnitOfWork
-from amss.events.outbox import Event, append_event
+from amss.events import catalogue
+from amss.events.outbox import append_events
 from amss.events.queue import defer, delivery_jobs
 from amss.kit.errors import Conflict, NotFound, invalid
 from amss.kit.pagination import Page
@@ -27,10 +28,9 @@ from amss.webhooks.schemas import WebhookCreate
 async def _webhook(
     uow: UnitOfWork, caller: Caller, webhook_id: UUID, *, for_update: bool = False
 ) -> RowMapping:
-    row = await WebhookRepository(uow.session, caller.org_id).get(webhook_id, for_update=for_update)
-    if row is None:
-        raise NotFound("webhook not found")
-    return row
+    return await WebhookRepository(uow.session, caller.org_id).get_or_404(
+        webhook_id, for_update=for_update
+    )
 
 
 async def create_webhook(
@@ -90,14 +90,11 @@ async def send_test(uow: UnitOfWork, caller: Caller, webhook_id: UUID) -> UUID:
     """A ``webhook.test`` event for this subscription only; repeatable."""
     hook = await _webhook(uow, caller, webhook_id)
     authorize(caller, "webhooks.write")
-    event = Event(
-        type="webhook.test",
-        aggregate_type="webhook",
-        aggregate_id=webhook_id,
-        data={"webhook_id": webhook_id, "url": hook["url"], "message": "AMSS webhook test"},
-        dedupe_key=f"webhook.test:{uuid.uuid4()}",
+    event = catalogue.webhook_test(
+        catalogue.WebhookTest(webhook_id=webhook_id, url=hook["url"], message="AMSS webhook test"),
+        uuid.uuid4(),
     )
-    await append_event(uow.session, caller.org_id, event, dispatched=True)
+    await append_events(uow.session, caller.org_id, [event], dispatched=True)
     delivery_id = uuid.uuid4()
     await uow.session.execute(
         insert(webhook_deliveries).values(

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amss.programs.rules import (
+from amss.due.rules import (
     MAX_FORECAST_DAYS,
     DueSoonWindow,
     Interval,

@@ -1,6 +1,6 @@
 """When a requirement is due: pure interval, calendar, tolerance and forecast rules.
 
-No I/O. The set-based SQL of the generator and the forecast implements the same rules;
+No I/O. The set-based SQL of the engine (``due.sql``) implements the same rules; property
 tests hold the two to each other.
 """
 
@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
+
+# The task ledger's vocabulary: the state machine itself lives in ``tasks.rules``.
+TaskState = Literal["scheduled", "in_progress", "completed", "cancelled"]
+OPEN_STATES: tuple[TaskState, ...] = ("scheduled", "in_progress")
+FINAL_STATES: tuple[TaskState, ...] = ("completed", "cancelled")
 
 Basis = Literal["actual", "scheduled"]
 DueStatus = Literal["ok", "due_soon", "due", "overdue"]

@@ -18,6 +18,7 @@ Where the limits count from, per pair:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -26,9 +27,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amss.auth.rules import Caller
+from amss.due.sql import APPLIES, OPEN_STATES, RATE_CYCLES, RATE_HOURS, governing, meter_date
 from amss.events.queue import note_events
-from amss.programs.forecast import RATE_CYCLES, RATE_HOURS, governing, meter_date
-from amss.programs.repository import APPLIES
+from amss.kit.metrics import tasks_generated_total
 
 _BASIS = """
     CASE
@@ -77,19 +78,19 @@ WITH pairs AS (
         FROM maintenance_tasks t
         WHERE t.program_id IS NOT NULL AND t.deleted_at IS NULL
           AND t.state IN ('completed', 'cancelled')
-          AND (CAST(:org_id AS uuid) IS NULL OR t.org_id = :org_id)
-          AND (CAST(:program_id AS uuid) IS NULL OR t.program_id = :program_id)
-          AND (CAST(:aircraft_id AS uuid) IS NULL OR t.aircraft_id = :aircraft_id)
+          AND t.org_id = :org_id
+          AND (CAST(:program_ids AS uuid[]) IS NULL OR t.program_id = ANY(:program_ids))
+          AND (CAST(:aircraft_ids AS uuid[]) IS NULL OR t.aircraft_id = ANY(:aircraft_ids))
         ORDER BY t.program_id, t.aircraft_id, coalesce(t.completed_at, t.updated_at) DESC, t.created_at DESC
     ) last ON last.program_id = p.id AND last.aircraft_id = a.id
     WHERE p.deleted_at IS NULL
-      AND (CAST(:org_id AS uuid) IS NULL OR p.org_id = :org_id)
-      AND (CAST(:program_id AS uuid) IS NULL OR p.id = :program_id)
-      AND (CAST(:aircraft_id AS uuid) IS NULL OR a.id = :aircraft_id)
+      AND p.org_id = :org_id
+      AND (CAST(:program_ids AS uuid[]) IS NULL OR p.id = ANY(:program_ids))
+      AND (CAST(:aircraft_ids AS uuid[]) IS NULL OR a.id = ANY(:aircraft_ids))
       AND NOT EXISTS (
           SELECT 1 FROM maintenance_tasks o
           WHERE o.program_id = p.id AND o.aircraft_id = a.id AND o.deleted_at IS NULL
-            AND o.state IN ('scheduled', 'in_progress'))
+            AND o.state IN {OPEN_STATES})
 ),
 basis AS (
     SELECT pairs.*,
@@ -165,7 +166,7 @@ inserted AS (
            CAST(:user_id AS uuid)
     FROM planned
     ON CONFLICT (program_id, aircraft_id)
-        WHERE program_id IS NOT NULL AND state IN ('scheduled', 'in_progress') AND deleted_at IS NULL
+        WHERE program_id IS NOT NULL AND state IN {OPEN_STATES} AND deleted_at IS NULL
         DO NOTHING
     RETURNING id, org_id, aircraft_id, program_id, title, due_at, due_hours, due_cycles,
               projected_due_at, governing_limit
@@ -206,7 +207,7 @@ next_due AS (
     FROM (SELECT aircraft_id, min(projected_due_at) AS earliest FROM inserted GROUP BY aircraft_id) n
     WHERE a.id = n.aircraft_id
 )
-SELECT id, org_id, aircraft_id, program_id FROM inserted
+SELECT id, aircraft_id, program_id FROM inserted
 """
 
 
@@ -225,49 +226,52 @@ _HASH_JOINS_ONLY = text(
 @dataclass(frozen=True)
 class GeneratedTask:
     id: UUID
-    org_id: UUID
     aircraft_id: UUID
     program_id: UUID
 
 
 async def generate(
     session: AsyncSession,
-    caller: Caller | None,
+    caller: Caller,
     *,
     now: datetime,
     reason: str,
-    org_id: UUID | None = None,
-    program_id: UUID | None = None,
-    aircraft_id: UUID | None = None,
+    program_ids: Collection[UUID] | None = None,
+    aircraft_ids: Collection[UUID] | None = None,
 ) -> list[GeneratedTask]:
-    """Run one sweep, limited to an organization, a program and/or an aircraft."""
-    # Hash joins only for the sweep. With statistics that still think the tables are small
-    # (a fleet just imported, tasks being inserted by this very statement) the planner picks
-    # nested loops that rescan the growing task index per pair: hours instead of seconds.
-    # Transaction-local, restored right after.
-    previous = (await session.execute(_PLANNER_SETTINGS)).one()
-    await session.execute(_HASH_JOINS_ONLY, {"nestloop": "off", "mergejoin": "off"})
+    """One sweep of the caller's organization, limited to some programs and/or aircraft."""
+    whole_organization = program_ids is None and aircraft_ids is None
+    if whole_organization:
+        # Hash joins only for a whole-organization sweep. With statistics that still think
+        # the tables are small (a fleet just imported, tasks being inserted by this very
+        # statement) the planner picks nested loops that rescan the growing task index per
+        # pair: hours instead of seconds. Transaction-local, restored right after. A sweep
+        # limited to a program or an aircraft is small, and nested loops suit it.
+        previous = (await session.execute(_PLANNER_SETTINGS)).one()
+        await session.execute(_HASH_JOINS_ONLY, {"nestloop": "off", "mergejoin": "off"})
     rows = await session.execute(
         text(_SWEEP),
         {
             "now": now,
-            "org_id": org_id,
-            "program_id": program_id,
-            "aircraft_id": aircraft_id,
+            "org_id": caller.org_id,
+            "program_ids": list(program_ids) if program_ids is not None else None,
+            "aircraft_ids": list(aircraft_ids) if aircraft_ids is not None else None,
             "reason": reason,
-            "user_id": caller.user_id if caller else None,
-            "actor": caller.actor if caller else "system",
-            "request_id": caller.request_id if caller else None,
-            "ip_address": caller.ip_address if caller else None,
-            "user_agent": caller.user_agent if caller else None,
+            "user_id": caller.user_id,
+            "actor": caller.actor,
+            "request_id": caller.request_id,
+            "ip_address": caller.ip_address,
+            "user_agent": caller.user_agent,
         },
     )
-    generated = [GeneratedTask(row.id, row.org_id, row.aircraft_id, row.program_id) for row in rows]
-    await session.execute(
-        _HASH_JOINS_ONLY, {"nestloop": previous.nestloop, "mergejoin": previous.mergejoin}
-    )
-    for generated_org in {task.org_id for task in generated}:
-        note_events(session, generated_org)
+    generated = [GeneratedTask(row.id, row.aircraft_id, row.program_id) for row in rows]
+    if whole_organization:
+        await session.execute(
+            _HASH_JOINS_ONLY, {"nestloop": previous.nestloop, "mergejoin": previous.mergejoin}
+        )
+    if generated:
+        note_events(session, caller.org_id)
+        tasks_generated_total.inc(len(generated))
     if len(generated) >= REFRESH_STATISTICS_AFTER:
         # Planner statistics that still think the table is small would make the next sweep's
         # anti-join a nested loop over every open task.

@@ -1,0 +1,1 @@
+"""The due engine: when every requirement of every aircraft is due, and what follows a change."""

@@ -1,0 +1,70 @@
+"""Re-projection (SPEC §6.3): every open task's projected date and ``aircraft.next_due``.
+
+One statement for all open tasks of the aircraft concerned (or of the whole organization):
+``due.rules.projection`` for many rows at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from amss.due.sql import OPEN_STATES, RATE_CYCLES, RATE_HOURS, governing, meter_date
+
+_REPROJECT = text(
+    f"""
+    WITH forecast AS (
+        SELECT t.id, t.aircraft_id, t.due_at,
+               {meter_date("t.due_hours", "a.flight_hours_total", RATE_HOURS)} AS by_hours,
+               {meter_date("t.due_cycles", "a.cycles_total", RATE_CYCLES)} AS by_cycles
+        FROM maintenance_tasks t
+        JOIN aircraft a ON a.org_id = t.org_id AND a.id = t.aircraft_id
+        JOIN org_policies pol ON pol.org_id = t.org_id
+        WHERE t.org_id = :org_id
+          AND (CAST(:aircraft_ids AS uuid[]) IS NULL OR t.aircraft_id = ANY(:aircraft_ids))
+          AND t.state IN {OPEN_STATES} AND t.deleted_at IS NULL
+    ),
+    projected AS (
+        SELECT f.*, LEAST(f.due_at, f.by_hours, f.by_cycles) AS projected_due_at FROM forecast f
+    ),
+    updated AS (
+        UPDATE maintenance_tasks t
+        SET projected_due_at = p.projected_due_at,
+            governing_limit = {governing("p.projected_due_at", "p.due_at", "p.by_hours")}
+        FROM projected p
+        WHERE t.id = p.id
+          AND (t.projected_due_at IS DISTINCT FROM p.projected_due_at
+               OR t.governing_limit IS DISTINCT FROM
+                  {governing("p.projected_due_at", "p.due_at", "p.by_hours")})
+        RETURNING t.id
+    )
+    -- "updated" runs whether or not it is read (PostgreSQL executes every data-modifying CTE).
+    UPDATE aircraft a
+    SET next_due = earliest.next_due
+    FROM (SELECT c.id, min(p.projected_due_at) AS next_due
+          FROM aircraft c
+          LEFT JOIN projected p ON p.aircraft_id = c.id
+          WHERE c.org_id = :org_id
+            AND (CAST(:aircraft_ids AS uuid[]) IS NULL OR c.id = ANY(:aircraft_ids))
+          GROUP BY c.id) earliest
+    WHERE a.org_id = :org_id AND a.id = earliest.id
+      AND a.next_due IS DISTINCT FROM earliest.next_due
+    """
+)
+
+
+async def reproject(
+    session: AsyncSession,
+    org_id: UUID,
+    aircraft_ids: Collection[UUID] | None,
+    now: datetime,
+) -> None:
+    """Re-project the open tasks of these aircraft (None: the whole organization)."""
+    if aircraft_ids is not None and not aircraft_ids:
+        return
+    ids = list(aircraft_ids) if aircraft_ids is not None else None
+    await session.execute(_REPROJECT, {"org_id": org_id, "aircraft_ids": ids, "now": now})

@@ -1,0 +1,65 @@
+"""The due rules as SQL fragments, for set-based statements over many tasks at once.
+
+Each fragment implements a function of ``due.rules``; property tests feed both the same
+inputs and require the same answers.
+"""
+
+from __future__ import annotations
+
+from amss.due import rules
+from amss.due.rules import MAX_FORECAST_DAYS
+
+# The open states of a task, as an SQL list.
+OPEN_STATES = "(" + ", ".join(f"'{state}'" for state in rules.OPEN_STATES) + ")"
+
+# Effective daily rates of aircraft ``a`` under policy ``pol``: observed, else the aircraft's
+# averages, else the organization's defaults.
+RATE_HOURS = "COALESCE(a.observed_daily_hours, a.avg_daily_hours, pol.default_daily_hours)"
+RATE_CYCLES = "COALESCE(a.observed_daily_cycles, a.avg_daily_cycles, pol.default_daily_cycles)"
+
+# Whether program ``p`` applies to aircraft ``a``: never NULL, so it can be negated.
+APPLIES = (
+    "(CASE WHEN p.aircraft_id IS NOT NULL THEN p.aircraft_id = a.id "
+    "WHEN p.aircraft_model IS NOT NULL THEN p.aircraft_model = a.model ELSE true END)"
+)
+
+
+def meter_date(due: str, current: str, rate: str) -> str:
+    """When a meter reaches ``due`` at ``rate`` per day from now (NULL without a rate)."""
+    return (
+        f"CASE WHEN {due} IS NOT NULL AND {rate} > 0 "
+        f"AND ({due} - {current}) / {rate} <= {MAX_FORECAST_DAYS} THEN "
+        f"CAST(:now AS timestamptz) + CAST(({due} - {current}) / {rate} AS double precision) "
+        f"* interval '1 day' END"
+    )
+
+
+def governing(projected: str, due_at: str, by_hours: str) -> str:
+    """Which limit gives the projected date; ties: calendar, then hours, then cycles."""
+    return (
+        f"CASE WHEN {projected} IS NULL THEN NULL WHEN {projected} = {due_at} THEN 'calendar' "
+        f"WHEN {projected} = {by_hours} THEN 'hours' ELSE 'cycles' END"
+    )
+
+
+def due_status(task: str = "t", craft: str = "a", policy: str = "pol") -> str:
+    """``rules.due_status`` for many rows: task ``t``, aircraft ``a``, policy ``pol``, ``:now``."""
+    t, a, pol = task, craft, policy
+    now = "CAST(:now AS timestamptz)"
+    return f"""(CASE
+        WHEN ({t}.due_hours IS NOT NULL
+              AND {a}.flight_hours_total > {t}.due_hours + coalesce({t}.tolerance_hours, 0))
+          OR ({t}.due_cycles IS NOT NULL
+              AND {a}.cycles_total > {t}.due_cycles + coalesce({t}.tolerance_cycles, 0))
+          OR ({t}.due_at IS NOT NULL
+              AND {now} > {t}.due_at + make_interval(days => coalesce({t}.tolerance_days, 0)))
+          THEN 'overdue'
+        WHEN ({t}.due_hours IS NOT NULL AND {a}.flight_hours_total >= {t}.due_hours)
+          OR ({t}.due_cycles IS NOT NULL AND {a}.cycles_total >= {t}.due_cycles)
+          OR ({t}.due_at IS NOT NULL AND {now} >= {t}.due_at)
+          THEN 'due'
+        WHEN ({t}.due_hours - {a}.flight_hours_total <= {pol}.due_soon_hours)
+          OR ({t}.due_cycles - {a}.cycles_total <= {pol}.due_soon_cycles)
+          OR ({t}.due_at - {now} <= make_interval(days => {pol}.due_soon_days))
+          THEN 'due_soon'
+        ELSE 'ok' END)"""
