@@ -99,6 +99,19 @@ async def test_metrics_label_routes_by_template(app: FastAPI) -> None:
     )
 
 
+async def test_metrics_label_api_routes_with_their_full_template(app: FastAPI) -> None:
+    """Routers are included under /api/v1: the label carries the prefix too, so a dashboard
+    can tell /api/v1/aircraft/{aircraft_id} from any other /{id} route."""
+    async with ready_client(app) as http:
+        await http.get("/api/v1/aircraft/7f1d9a52-0000-4000-8000-000000000001")
+        metrics = (await http.get("/metrics")).text
+    assert (
+        'amss_http_requests_total{method="GET",route="/api/v1/aircraft/{aircraft_id}",'
+        'status="401"}' in metrics
+    )
+    assert "7f1d9a52" not in metrics
+
+
 async def test_metrics_can_be_disabled(settings: Settings, db: Database) -> None:
     app = create_app(settings.model_copy(update={"prometheus_enabled": False}), db)
     async with ready_client(app) as http:

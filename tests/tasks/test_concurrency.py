@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from fastapi import FastAPI
@@ -313,3 +314,84 @@ async def test_a_compliance_item_added_during_completion_does_not_slip_through(
             {"t": task_id},
         )
     assert pending == 0, (completed.status_code, created.status_code)
+
+
+async def test_transitions_racing_utilization_on_one_aircraft_never_deadlock(
+    committing_client: httpx.AsyncClient, database: Database, app: FastAPI
+) -> None:
+    """The lock order (aircraft, then task): a start and a completion racing two
+    utilization entries on the same aircraft, 50 rounds. Utilization locks the aircraft and
+    re-projects its tasks; a transition locks the aircraft before its task. Taken in the
+    other order they deadlock, which PostgreSQL breaks by aborting one (a 500)."""
+    async with database.engine.begin() as conn:
+        place = await hangar(conn, capacity_slots=2)
+        await conn.execute(
+            text("UPDATE aircraft SET flight_hours_total = 1000 WHERE id = :a"),
+            {"a": place.aircraft_id},
+        )
+    headers = bearer(app.state.signer, place.scheduler)
+    task_url = "/api/v1/maintenance-tasks"
+
+    async def new_task(number: int) -> str:
+        response = await committing_client.post(
+            task_url,
+            json={
+                "aircraft_id": str(place.aircraft_id),
+                "title": f"Lock order {number}",
+                "due_hours": 1500 + number,
+            },
+            headers=headers,
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    previous = await new_task(0)
+    started = await committing_client.patch(
+        f"{task_url}/{previous}/state", json={"new_state": "in_progress"}, headers=headers
+    )
+    assert started.status_code == 200, started.text
+    seen: Counter[int] = Counter()
+    for number in range(1, 51):
+        current = await new_task(number)
+        flights = [
+            committing_client.post(
+                f"/api/v1/aircraft/{place.aircraft_id}/utilization",
+                json={
+                    "flight_date": str(
+                        datetime.now(UTC).date() - timedelta(days=(2 * number + k) % 80)
+                    ),
+                    "flight_hours": 1.0,
+                    "cycles": 1,
+                },
+                headers=headers,
+            )
+            for k in range(2)
+        ]
+        responses = await asyncio.gather(
+            committing_client.patch(
+                f"{task_url}/{current}/state", json={"new_state": "in_progress"}, headers=headers
+            ),
+            committing_client.patch(
+                f"{task_url}/{previous}/state",
+                json={"new_state": "completed", "notes": f"round {number} done"},
+                headers=headers,
+            ),
+            *flights,
+        )
+        seen += statuses(list(responses))
+        assert [r.status_code for r in responses] == [200, 200, 201, 201], [
+            r.text for r in responses
+        ]
+        previous = current
+    assert seen == {200: 100, 201: 100}
+    async with database.engine.connect() as conn:
+        hours = await conn.scalar(
+            text("SELECT flight_hours_total FROM aircraft WHERE id = :a"), {"a": place.aircraft_id}
+        )
+        completed = await conn.scalar(
+            text(
+                "SELECT count(*) FROM maintenance_tasks WHERE aircraft_id = :a AND state = 'completed'"
+            ),
+            {"a": place.aircraft_id},
+        )
+    assert hours == 1100 and completed == 50

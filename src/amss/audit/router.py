@@ -13,12 +13,10 @@ from amss.audit import service
 from amss.audit.schemas import AuditAction, AuditFilters, AuditLog, ChainVerification
 from amss.auth.deps import ActingCallerDep, UowDep
 from amss.kit.http import JSONRoute
-from amss.kit.openapi import error_responses
+from amss.kit.openapi import READ_ERRORS
 from amss.kit.pagination import PageDep, set_total
 
 router = APIRouter(prefix="/audit-logs", tags=["audit"], route_class=JSONRoute)
-
-ERRORS = error_responses(401, 403, 404, 429)
 
 
 def audit_filters(
@@ -44,7 +42,9 @@ def audit_filters(
 FiltersDep = Annotated[AuditFilters, Depends(audit_filters)]
 
 
-@router.get("", response_model=list[AuditLog], summary="Audit rows, newest first", responses=ERRORS)
+@router.get(
+    "", response_model=list[AuditLog], summary="Audit rows, newest first", responses=READ_ERRORS
+)
 async def list_audit_logs(
     caller: ActingCallerDep,
     uow: UowDep,
@@ -63,7 +63,7 @@ async def list_audit_logs(
     response_class=StreamingResponse,
     responses={
         200: {"content": {"text/csv": {}}, "description": "CSV with a header row"},
-        **ERRORS,
+        **READ_ERRORS,
     },
 )
 async def export_audit_logs(
@@ -84,7 +84,7 @@ async def export_audit_logs(
     "/verify",
     response_model=ChainVerification,
     summary="Recompute the hash chain",
-    responses=ERRORS,
+    responses=READ_ERRORS,
 )
 async def verify_audit_chain(caller: ActingCallerDep, uow: UowDep) -> ChainVerification:
     return await service.verify_chain(uow, caller)

@@ -17,7 +17,7 @@ from amss.db.uow import UnitOfWork
 from amss.kit.clientip import client_ip
 from amss.kit.errors import RateLimited, Unauthenticated
 from amss.kit.ratelimit import RateLimiter, rate_limit_rejections_total
-from amss.orgs.service import act_in
+from amss.kit.tenancy import act_in
 
 
 async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:

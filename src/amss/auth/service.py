@@ -136,6 +136,26 @@ async def _revoke_family(uow: UnitOfWork, family_id: UUID) -> None:
     )
 
 
+async def _end_session(
+    uow: UnitOfWork, stored: RowMapping, client: ClientInfo, reason: str
+) -> None:
+    """Revoke the token's whole family, audited in its owner's name."""
+    await _revoke_family(uow, stored["family_id"])
+    owner = (
+        (await uow.session.execute(select(users).where(users.c.id == stored["user_id"])))
+        .mappings()
+        .one()
+    )
+    await journal.record(
+        uow,
+        _caller_for(owner, client),
+        entity_type="session",
+        entity_id=stored["family_id"],
+        action="delete",
+        details={"reason": reason},
+    )
+
+
 async def refresh(
     uow: UnitOfWork, signer: TokenSigner, refresh_ttl: timedelta, *, token: str, client: ClientInfo
 ) -> TokenPair:
@@ -154,20 +174,7 @@ async def refresh(
         raise Unauthenticated("invalid refresh token")
     if stored["used_at"] is not None:
         # A rotated token came back: someone holds a copy. End the whole session family.
-        await _revoke_family(uow, stored["family_id"])
-        owner = (
-            (await uow.session.execute(select(users).where(users.c.id == stored["user_id"])))
-            .mappings()
-            .one()
-        )
-        await journal.record(
-            uow,
-            _caller_for(owner, client),
-            entity_type="session",
-            entity_id=stored["family_id"],
-            action="delete",
-            details={"reason": "refresh token reused; session family revoked"},
-        )
+        await _end_session(uow, stored, client, "refresh token reused; session family revoked")
         await uow.commit()
         raise Unauthenticated("refresh token already used; all tokens of this session are revoked")
     if stored["expires_at"] <= utcnow():
@@ -203,18 +210,5 @@ async def logout(uow: UnitOfWork, *, token: str, client: ClientInfo) -> None:
     )
     if stored is None or stored["revoked_at"] is not None:
         return
-    await _revoke_family(uow, stored["family_id"])
-    owner = (
-        (await uow.session.execute(select(users).where(users.c.id == stored["user_id"])))
-        .mappings()
-        .one()
-    )
-    await journal.record(
-        uow,
-        _caller_for(owner, client),
-        entity_type="session",
-        entity_id=stored["family_id"],
-        action="delete",
-        details={"reason": "logout"},
-    )
+    await _end_session(uow, stored, client, "logout")
     await uow.commit()

@@ -18,8 +18,8 @@ from amss.events import catalogue
 from amss.kit.errors import Conflict
 from amss.kit.pagination import Page
 from amss.kit.patching import diff, patch_values
+from amss.kit.tenancy import act_in
 from amss.kit.timefmt import utcnow
-from amss.orgs.service import act_in
 
 
 async def _open_task(uow: UnitOfWork, caller: Caller, task_id: UUID) -> RowMapping:

@@ -39,10 +39,6 @@ class EmbeddedPostgres:
         _log.info("embedded PostgreSQL running with data in %s", self.pgdata)
         return self
 
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
     def libpq_url(self, database: str = "postgres") -> str:
         """A ``postgresql://`` URL over the server's Unix socket."""
         if self._server is None:

@@ -11,7 +11,7 @@ from amss.auth.deps import ActingCallerDep, UowDep
 from amss.due import service
 from amss.due.schemas import DueListItem
 from amss.kit.http import JSONRoute
-from amss.kit.openapi import error_responses
+from amss.kit.openapi import READ_ERRORS
 from amss.kit.pagination import PageDep, set_total
 
 router = APIRouter(prefix="/aircraft", tags=["aircraft"], route_class=JSONRoute)
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/aircraft", tags=["aircraft"], route_class=JSONRoute)
     "/{aircraft_id}/due-list",
     response_model=list[DueListItem],
     summary="Open tasks of this aircraft, most urgent first",
-    responses=error_responses(401, 403, 404, 429),
+    responses=READ_ERRORS,
 )
 async def due_list(
     aircraft_id: UUID,

@@ -19,13 +19,10 @@ from amss.fleet.schemas import (
     UtilizationEntry,
 )
 from amss.kit.http import JSONRoute
-from amss.kit.openapi import error_responses
+from amss.kit.openapi import READ_ERRORS, WRITE_ERRORS
 from amss.kit.pagination import PageDep, set_total
 
 router = APIRouter(prefix="/aircraft", tags=["aircraft"], route_class=JSONRoute)
-
-READ_ERRORS = error_responses(401, 403, 404, 429)
-WRITE_ERRORS = error_responses(401, 403, 404, 409, 429)
 
 
 @router.post(

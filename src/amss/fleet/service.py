@@ -26,8 +26,8 @@ from amss.fleet.status import StatusChange, change_status
 from amss.kit.errors import Conflict, NotFound, invalid
 from amss.kit.pagination import Page
 from amss.kit.patching import diff, patch_values
+from amss.kit.tenancy import act_in
 from amss.kit.timefmt import utcnow
-from amss.orgs.service import act_in
 
 MAX_HOURS_PER_DAY = Decimal(24)
 PUBLIC_FIELDS = (

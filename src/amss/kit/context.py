@@ -1,12 +1,9 @@
-"""Per-request context (request id) carried through logs, audit rows and error bodies."""
+"""The request id carried through logs, audit rows and error bodies."""
 
 from __future__ import annotations
 
 import re
 import uuid
-from contextvars import ContextVar
-
-request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 
@@ -16,7 +13,3 @@ def accept_or_generate_request_id(supplied: str | None) -> str:
     if supplied and _SANE_REQUEST_ID.match(supplied):
         return supplied
     return uuid.uuid4().hex
-
-
-def current_request_id() -> str:
-    return request_id_var.get()

@@ -49,11 +49,6 @@ class NotFound(AppError):
     status = 404
 
 
-class MethodNotAllowed(AppError):
-    code = "method_not_allowed"
-    status = 405
-
-
 class Conflict(AppError):
     code = "conflict"
     status = 409

@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from amss.kit import metrics
-from amss.kit.context import accept_or_generate_request_id, request_id_var
+from amss.kit.context import accept_or_generate_request_id
 from amss.kit.errors import (
     FieldProblem,
     PayloadTooLarge,
@@ -31,12 +31,16 @@ UNMATCHED_ROUTE = "<unmatched>"
 
 
 def route_template(scope: Scope) -> str:
-    """The route's path template (``/api/v1/aircraft/{id}``), never the raw path with ids."""
+    """The route's full path template (``/api/v1/aircraft/{aircraft_id}``), never the raw
+    path with ids. FastAPI includes routers lazily: the matched route knows its own path,
+    and the router it was included through knows the prefix."""
     route = scope.get("route")
     path = getattr(route, "path", None)
-    if isinstance(path, str):
-        return path
-    return UNMATCHED_ROUTE
+    if not isinstance(path, str):
+        return UNMATCHED_ROUTE
+    included = (scope.get("fastapi") or {}).get("included_router")
+    prefix = getattr(getattr(included, "include_context", None), "prefix", "")
+    return f"{prefix}{path}" if isinstance(prefix, str) else path
 
 
 async def send_json(
@@ -74,7 +78,6 @@ class RequestContextMiddleware:
         headers = dict(scope.get("headers") or [])
         supplied = headers.get(b"x-request-id")
         request_id = accept_or_generate_request_id(supplied.decode("latin-1") if supplied else None)
-        token = request_id_var.set(request_id)
         structlog.contextvars.bind_contextvars(request_id=request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
@@ -133,7 +136,6 @@ class RequestContextMiddleware:
                 user_id=state.get("user_id"),
             )
             structlog.contextvars.unbind_contextvars("request_id")
-            request_id_var.reset(token)
 
 
 class BodySizeLimitMiddleware:

@@ -36,6 +36,11 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+# The errors of an ordinary API read and write (each router adds what else it can answer).
+READ_ERRORS = error_responses(401, 403, 404, 429)
+WRITE_ERRORS = error_responses(401, 403, 404, 409, 429)
+
+
 def _envelope_response(status: int) -> dict[str, Any]:
     return {
         "description": ERROR_DESCRIPTIONS[status],

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from amss.auth.deps import CallerDep, UowDep
 from amss.kit.http import JSONRoute
-from amss.kit.openapi import error_responses
+from amss.kit.openapi import READ_ERRORS, WRITE_ERRORS
 from amss.kit.pagination import PageDep, set_total
 from amss.orgs import service
 from amss.orgs.schemas import (
@@ -20,9 +20,6 @@ from amss.orgs.schemas import (
 )
 
 router = APIRouter(prefix="/organizations", tags=["organizations"], route_class=JSONRoute)
-
-READ_ERRORS = error_responses(401, 403, 404, 429)
-WRITE_ERRORS = error_responses(401, 403, 404, 409, 429)
 
 
 @router.post(

@@ -25,15 +25,6 @@ from amss.orgs.schemas import (
 )
 
 
-async def act_in(uow: UnitOfWork, caller: Caller, org_id: UUID | None) -> Caller:
-    """The caller acting in ``org_id``: honoured for admins (404 if it does not exist)."""
-    if org_id is None or caller.role != "admin" or org_id == caller.org_id:
-        return caller
-    if not await OrganizationRepository(uow.session).exists(org_id):
-        raise NotFound("organization not found")
-    return caller.acting_in(org_id)
-
-
 def _visible(caller: Caller, org_id: UUID) -> bool:
     return caller.role == "admin" or org_id == caller.home_org_id
 

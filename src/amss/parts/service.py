@@ -17,8 +17,8 @@ from amss.events import catalogue
 from amss.kit.errors import Conflict, Forbidden, invalid
 from amss.kit.pagination import Page
 from amss.kit.patching import patch_values
+from amss.kit.tenancy import act_in
 from amss.kit.timefmt import utcnow
-from amss.orgs.service import act_in
 from amss.parts.repository import DefinitionRepository, ItemRepository, ReservationRepository
 from amss.parts.schemas import (
     Definition,

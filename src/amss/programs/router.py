@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from amss.auth.deps import ActingCallerDep, CallerDep, UowDep
 from amss.kit.http import JSONRoute
-from amss.kit.openapi import error_responses
+from amss.kit.openapi import READ_ERRORS, WRITE_ERRORS
 from amss.kit.pagination import PageDep, set_total
 from amss.programs import service
 from amss.programs.schemas import (
@@ -23,9 +23,6 @@ from amss.programs.schemas import (
 router = APIRouter(
     prefix="/maintenance-programs", tags=["maintenance programs"], route_class=JSONRoute
 )
-
-READ_ERRORS = error_responses(401, 403, 404, 429)
-WRITE_ERRORS = error_responses(401, 403, 404, 409, 429)
 
 
 @router.post(

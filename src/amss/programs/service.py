@@ -15,7 +15,7 @@ from amss.fleet.repository import AircraftRepository
 from amss.kit.errors import FieldProblem, NotFound, ValidationFailed, invalid
 from amss.kit.pagination import Page
 from amss.kit.patching import diff, patch_values
-from amss.orgs.service import act_in
+from amss.kit.tenancy import act_in
 from amss.programs.repository import ProgramRepository
 from amss.programs.schemas import (
     INTERVAL_FIELDS,

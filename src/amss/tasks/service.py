@@ -24,8 +24,8 @@ from amss.fleet.status import StatusChange, change_status
 from amss.kit.errors import Conflict, Forbidden, NotFound, invalid
 from amss.kit.pagination import Page
 from amss.kit.patching import patch_values
+from amss.kit.tenancy import act_in
 from amss.kit.timefmt import utcnow
-from amss.orgs.service import act_in
 from amss.parts import service as parts
 from amss.tasks import rules
 from amss.tasks.schemas import (

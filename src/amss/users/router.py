@@ -10,15 +10,12 @@ from fastapi import APIRouter, Query, Response
 from amss.auth.deps import ActingCallerDep, CallerDep, UowDep
 from amss.auth.rules import Role
 from amss.kit.http import JSONRoute
-from amss.kit.openapi import error_responses
+from amss.kit.openapi import READ_ERRORS, WRITE_ERRORS
 from amss.kit.pagination import PageDep, set_total
 from amss.users import service
 from amss.users.schemas import User, UserCreate, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"], route_class=JSONRoute)
-
-READ_ERRORS = error_responses(401, 403, 404, 429)
-WRITE_ERRORS = error_responses(401, 403, 404, 409, 429)
 
 
 @router.post(

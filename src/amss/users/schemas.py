@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from amss.auth.passwords import MIN_PASSWORD_LENGTH
 from amss.auth.rules import Role
 
 
@@ -30,7 +31,12 @@ Email = Annotated[
     AfterValidator(_email),
 ]
 Password = Annotated[
-    str, Field(min_length=12, max_length=256, description="at least 12 characters")
+    str,
+    Field(
+        min_length=MIN_PASSWORD_LENGTH,
+        max_length=256,
+        description=f"at least {MIN_PASSWORD_LENGTH} characters",
+    ),
 ]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 

@@ -12,7 +12,7 @@ from amss.db.uow import UnitOfWork
 from amss.kit.errors import Conflict
 from amss.kit.pagination import Page
 from amss.kit.patching import patch_values
-from amss.orgs.service import act_in
+from amss.kit.tenancy import act_in
 from amss.users.repository import UserRepository
 from amss.users.schemas import User, UserCreate, UserUpdate
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from amss.auth.deps import ActingCallerDep, CallerDep, UowDep
 from amss.config import Settings
 from amss.kit.http import JSONRoute
-from amss.kit.openapi import error_responses
+from amss.kit.openapi import READ_ERRORS, WRITE_ERRORS
 from amss.kit.pagination import PageDep, set_total
 from amss.webhooks import service
 from amss.webhooks.schemas import (
@@ -24,9 +24,6 @@ from amss.webhooks.schemas import (
 )
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=JSONRoute)
-
-READ_ERRORS = error_responses(401, 403, 404, 429)
-WRITE_ERRORS = error_responses(401, 403, 404, 409, 429)
 
 
 @router.post(

@@ -17,8 +17,8 @@ from amss.events.outbox import append_events
 from amss.events.queue import defer, delivery_jobs
 from amss.kit.errors import Conflict, NotFound, invalid
 from amss.kit.pagination import Page
+from amss.kit.tenancy import act_in
 from amss.kit.timefmt import utcnow
-from amss.orgs.service import act_in
 from amss.webhooks.guard import UnsafeDestination, check_destination
 from amss.webhooks.repository import DeliveryRepository, WebhookRepository
 from amss.webhooks.rules import Secret

@@ -1,0 +1,141 @@
+"""The task state machine and the start/completion rules, as pure functions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from itertools import product
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from amss.kit.errors import Conflict, ValidationFailed
+from amss.tasks import rules
+
+STATES = ("scheduled", "in_progress", "completed", "cancelled")
+MOVES = {("scheduled", "in_progress"), ("scheduled", "cancelled")} | {
+    ("in_progress", "completed"),
+    ("in_progress", "cancelled"),
+}
+
+
+@pytest.mark.parametrize(("current", "new"), list(product(STATES, STATES)))
+def test_only_the_four_moves_of_the_state_machine_pass(current: str, new: str) -> None:
+    if (current, new) in MOVES:
+        rules.check_transition("Oil change", current, new)  # type: ignore[arg-type]
+        return
+    with pytest.raises(Conflict) as refused:
+        rules.check_transition("Oil change", current, new)  # type: ignore[arg-type]
+    assert "'Oil change'" in refused.value.message
+
+
+def test_completing_a_scheduled_task_says_to_start_it_first() -> None:
+    with pytest.raises(Conflict, match="start it"):
+        rules.check_transition("Annual", "scheduled", "completed")
+
+
+def test_open_and_final_states_partition_the_states() -> None:
+    assert set(rules.OPEN_STATES) | set(rules.FINAL_STATES) == set(STATES)
+    assert not set(rules.OPEN_STATES) & set(rules.FINAL_STATES)
+
+
+@given(busy=st.integers(0, 50), slots=st.integers(1, 50))
+def test_capacity_refuses_exactly_when_every_slot_is_taken(busy: int, slots: int) -> None:
+    if busy < slots:
+        rules.check_capacity("N123AB", busy, slots)
+        return
+    with pytest.raises(Conflict) as refused:
+        rules.check_capacity("N123AB", busy, slots)
+    assert refused.value.message == (
+        f"aircraft N123AB has {busy} tasks in progress and capacity_slots is {slots}"
+    )
+
+
+@pytest.mark.parametrize("notes", [None, "", "   \n"])
+def test_completion_needs_a_record_of_the_work(notes: str | None) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        rules.work_done(notes)
+    assert refused.value.details[0].field == "notes"
+
+
+def test_work_done_is_kept_trimmed() -> None:
+    assert rules.work_done("  replaced filter  ") == "replaced filter"
+
+
+@pytest.mark.parametrize("notes", [None, " "])
+def test_cancelling_needs_a_reason(notes: str | None) -> None:
+    with pytest.raises(ValidationFailed, match="reason"):
+        rules.cancel_reason(notes)
+
+
+meters = st.decimals(min_value=0, max_value=100_000, places=1, allow_nan=False)
+
+
+@given(meter=meters, supplied=st.one_of(st.none(), meters), cycles=st.integers(0, 10_000))
+def test_completion_meters_never_exceed_the_aircraft(
+    meter: Decimal, supplied: Decimal | None, cycles: int
+) -> None:
+    if supplied is not None and supplied > meter:
+        with pytest.raises(ValidationFailed) as refused:
+            rules.completion_meters(supplied, None, meter, cycles)
+        assert refused.value.details[0].field == "completed_hours"
+        return
+    hours, done_cycles = rules.completion_meters(supplied, None, meter, cycles)
+    assert hours == (supplied if supplied is not None else meter)
+    assert done_cycles == cycles
+
+
+def test_completion_cycles_above_the_meter_are_refused() -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        rules.completion_meters(None, 501, Decimal(100), 500)
+    assert refused.value.details[0].field == "completed_cycles"
+
+
+@given(
+    reserved=st.sets(st.uuids(), max_size=6),
+    used=st.lists(st.uuids(), max_size=6),
+)
+def test_parts_used_must_be_reserved_and_count_once(
+    reserved: set[uuid.UUID], used: list[uuid.UUID]
+) -> None:
+    picked = [*used, *list(reserved)[:2]]
+    if all(item in reserved for item in picked):
+        assert rules.check_parts_used(picked, reserved) == list(dict.fromkeys(picked))
+        return
+    with pytest.raises(Conflict, match="not reserved for this task"):
+        rules.check_parts_used(picked, reserved)
+
+
+def _item(result: str, signed: bool) -> rules.ItemState:
+    return rules.ItemState(uuid.uuid4(), "Compression check", result, signed)
+
+
+@pytest.mark.parametrize(
+    ("item", "refusal"),
+    [
+        (_item("pending", False), "is pending"),
+        (_item("fail", True), "failed"),
+        (_item("pass", False), "is not signed off"),
+    ],
+)
+def test_completion_refuses_open_compliance_items(item: rules.ItemState, refusal: str) -> None:
+    with pytest.raises(Conflict, match=refusal):
+        rules.check_compliance_items([_item("pass", True), item])
+
+
+def test_signed_passing_items_let_the_task_complete() -> None:
+    rules.check_compliance_items([_item("pass", True), _item("pass", True)])
+
+
+def test_a_planner_completing_before_the_planned_end_must_say_so() -> None:
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    later = now + timedelta(hours=3)
+    with pytest.raises(Conflict, match="allow_early_completion"):
+        rules.check_early_completion("A-check", later, now, by_mechanic=False, allowed=False)
+    rules.check_early_completion("A-check", later, now, by_mechanic=False, allowed=True)
+    rules.check_early_completion("A-check", later, now, by_mechanic=True, allowed=False)
+    rules.check_early_completion(
+        "A-check", now - timedelta(hours=1), now, by_mechanic=False, allowed=False
+    )
