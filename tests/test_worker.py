@@ -15,9 +15,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.db.engine import Database
+from amss.due import jobs
 from amss.kit import retention
 from amss.kit.schedule import cron_for
-from amss.due import jobs
 from tests.factories import make_org, make_user
 from tests.test_cli import free_port
 
