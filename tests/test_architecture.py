@@ -49,7 +49,7 @@ FOUNDATION_MODULES = {
 # The composition roots: may import anything, imported by nothing but each other.
 ROOTS = {"amss.app", "amss.cli", "amss.worker", "amss.demo"}
 # The due engine: between repositories and services, usable by every service and job.
-ENGINE = {"engine", "generator", "limits", "forecast", "scan"}
+ENGINE = {"engine", "generator", "limits", "forecast", "scan", "records"}
 RANKS = {
     "rules": 0,
     "sql": 0,

@@ -86,7 +86,7 @@ async def test_the_demo_fleet_has_a_living_due_list(
     entries = await connection.scalar(
         text("SELECT count(*) FROM utilization_entries WHERE org_id = :o"), {"o": result.org_id}
     )
-    assert entries == 12 * 90
+    assert entries == 12 * 90 + 12  # 90 days of flying and the initial entry of each
     rates = (
         await connection.execute(
             text("SELECT count(*) FROM aircraft WHERE org_id = :o AND observed_daily_hours > 0"),

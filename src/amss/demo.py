@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -18,8 +18,8 @@ from amss.compliance.schemas import ComplianceCreate, SignOff
 from amss.db.engine import Database
 from amss.db.tables import aircraft, maintenance_programs, maintenance_tasks, organizations, users
 from amss.db.uow import UnitOfWork
-from amss.due import engine
-from amss.fleet.repository import AircraftRepository
+from amss.due import engine, records
+from amss.fleet.repository import AircraftRepository, UtilizationRepository
 from amss.kit.timefmt import utcnow
 from amss.orgs.repository import OrganizationRepository
 from amss.parts.repository import DefinitionRepository, ItemRepository
@@ -73,7 +73,6 @@ DEMO_PROGRAMS: tuple[dict[str, Any], ...] = (
         "name": "Annual inspection",
         "interval_months": 12,
         "ata_chapter": "05",
-        "last_performed_days_ago": 340,
         "estimated_duration_hours": Decimal(16),
     },
     {
@@ -99,7 +98,6 @@ DEMO_PROGRAMS: tuple[dict[str, Any], ...] = (
         "interval_hours": Decimal(750),
         "interval_days": 120,
         "tolerance_hours": Decimal(75),
-        "last_performed_days_ago": 95,
         "estimated_duration_hours": Decimal(10),
     },
     {
@@ -112,6 +110,10 @@ DEMO_PROGRAMS: tuple[dict[str, Any], ...] = (
     },
 )
 
+# Days of flying history before today; the meters each aircraft entered AMSS with are its
+# ``initial`` entry, dated the day before that history starts.
+HISTORY_DAYS = 90
+
 _DEMO_UTILIZATION = text(
     """
     INSERT INTO utilization_entries (org_id, aircraft_id, flight_date, flight_hours, cycles, source)
@@ -120,21 +122,95 @@ _DEMO_UTILIZATION = text(
                  * (0.5 + ((d * 37 + length(a.tail_number) * 11) % 10) / 10.0), 1),
            CAST(round(CAST(:cycles AS numeric) * (0.5 + ((d * 53) % 10) / 10.0)) AS integer),
            'demo'
-    FROM aircraft a, generate_series(1, 90) AS d
+    FROM aircraft a, generate_series(1, :days) AS d
     WHERE a.org_id = :org_id AND a.id = :aircraft_id
     """
 )
 
-_ADD_HISTORY_TO_METERS = text(
-    """
-    UPDATE aircraft a
-    SET flight_hours_total = a.flight_hours_total + s.hours,
-        cycles_total = a.cycles_total + s.cycles
-    FROM (SELECT aircraft_id, sum(flight_hours) AS hours, sum(cycles) AS cycles
-          FROM utilization_entries WHERE org_id = :org_id GROUP BY aircraft_id) s
-    WHERE a.id = s.aircraft_id
-    """
-)
+# When each requirement was last done, days ago, by tail number: what the operator's
+# logbooks say. The annual of N172DE has lapsed (the aircraft is grounded), N172DB's is
+# due within the month; the rest are in date.
+DEMO_LAST_DONE: dict[str, dict[str, int]] = {
+    "100-hour inspection": {"N172DA": 20, "N172DB": 35, "N172DC": 31, "N172DD": 50, "N172DE": 28},
+    "Annual inspection": {
+        "N172DA": 120,
+        "N172DB": 345,
+        "N172DC": 200,
+        "N172DD": 60,
+        "N172DE": 372,
+        "N42DA": 150,
+        "N42DB": 90,
+        "N42DC": 300,
+        "N320DA": 210,
+        "N320DB": 40,
+        "N320DC": 160,
+        "N320DD": 260,
+    },
+    "Oil change": {
+        "N172DA": 15,
+        "N172DB": 40,
+        "N172DC": 12,
+        "N172DD": 33,
+        "N172DE": 22,
+        "N42DA": 45,
+        "N42DB": 60,
+        "N42DC": 30,
+    },
+    "A-check": {"N320DA": 95, "N320DB": 60, "N320DC": 75, "N320DD": 88},
+    "Landing gear inspection": {"N320DA": 250, "N320DB": 120, "N320DC": 300, "N320DD": 400},
+}
+
+
+async def _seed_last_done(uow: UnitOfWork, system: Caller, now: datetime) -> None:
+    """Real last-done records: within the flying history the meters of that day, before it
+    the meters the operator's logbook gives (here: the entry meters less the average)."""
+    session = uow.session
+    fleet = {
+        row.tail_number: row
+        for row in await session.execute(
+            select(aircraft.c.id, aircraft.c.tail_number, aircraft.c.model).where(
+                aircraft.c.org_id == system.org_id
+            )
+        )
+    }
+    entry = {spec[0]: spec for spec in DEMO_FLEET}
+    programs = (
+        (
+            await session.execute(
+                select(maintenance_programs).where(maintenance_programs.c.org_id == system.org_id)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    repo = AircraftRepository(session, system.org_id)
+    done = []
+    for program in programs:
+        for tail, days_ago in DEMO_LAST_DONE[program["name"]].items():
+            craft = fleet[tail]
+            if program["aircraft_model"] not in (None, craft.model):
+                continue
+            if days_ago <= HISTORY_DAYS:
+                hours, cycles = await repo.meters_at(craft.id, (now - timedelta(days_ago)).date())
+            else:
+                _, _, _, hours_in, cycles_in, per_day, cycles_per_day = entry[tail]
+                before = days_ago - HISTORY_DAYS - 1
+                hours = Decimal(str(round(hours_in - before * per_day, 1)))
+                cycles = int(cycles_in - before * cycles_per_day)
+            done.append(
+                records.Accomplishment(
+                    program_id=program["id"],
+                    aircraft_id=craft.id,
+                    performed_at=now - timedelta(days=days_ago),
+                    performed_hours=hours,
+                    performed_cycles=cycles,
+                    source="record",
+                    reference=f"{tail} logbook, entry of {(now - timedelta(days_ago)).date()}",
+                    certified_by_name="J. Rivera",
+                    certificate_number="A&P 3412876",
+                )
+            )
+    await records.write(uow, system, done)
 
 
 @dataclass(frozen=True)
@@ -161,10 +237,15 @@ async def _seed_fleet(uow: UnitOfWork, system: Caller) -> int:
             tail_number=tail,
             model=model,
             serial_number=serial,
-            flight_hours_total=Decimal(str(hours)),
-            cycles_total=cycles,
             avg_daily_hours=Decimal(str(per_day)),
             avg_daily_cycles=Decimal(str(cycles_per_day)),
+        )
+        await UtilizationRepository(session, system.org_id).append(
+            row["id"],
+            flight_date=now.date() - timedelta(days=HISTORY_DAYS + 1),
+            flight_hours=Decimal(str(hours)),
+            cycles=cycles,
+            source="initial",
         )
         await session.execute(
             _DEMO_UTILIZATION,
@@ -174,6 +255,7 @@ async def _seed_fleet(uow: UnitOfWork, system: Caller) -> int:
                 "today": now.date(),
                 "hours": per_day,
                 "cycles": cycles_per_day,
+                "days": HISTORY_DAYS,
             },
         )
         await journal.record(
@@ -186,15 +268,10 @@ async def _seed_fleet(uow: UnitOfWork, system: Caller) -> int:
             entity_version=row["version"],
         )
         ids.append(row["id"])
-    await session.execute(_ADD_HISTORY_TO_METERS, {"org_id": system.org_id})
-    await fleet.refresh_observed_rates(ids, now.date())
+    await session.execute(_METERS_FROM_ENTRIES, {"org_id": system.org_id})
     programs = ProgramRepository(session, system.org_id)
     for spec in DEMO_PROGRAMS:
-        values = dict(spec)
-        days_ago = values.pop("last_performed_days_ago", None)
-        if days_ago is not None:
-            values["last_performed"] = now - timedelta(days=days_ago)
-        program = await programs.insert(**values)
+        program = await programs.insert(**spec)
         await journal.record(
             uow,
             system,
@@ -204,9 +281,22 @@ async def _seed_fleet(uow: UnitOfWork, system: Caller) -> int:
             details={"new": {"name": program["name"]}, "source": "seed"},
             entity_version=program["version"],
         )
+    await _seed_last_done(uow, system, now)
     await _seed_parts(uow, system)
-    await engine.after_change(uow, system, reason="demo data loaded")
+    await engine.after_change(uow, system, reason="demo data loaded", utilization=True)
     return len(ids)
+
+
+# The meters are the sum of the entries: the initial one and the flying history.
+_METERS_FROM_ENTRIES = text(
+    """
+    UPDATE aircraft a
+    SET flight_hours_total = s.hours, cycles_total = s.cycles
+    FROM (SELECT aircraft_id, sum(flight_hours) AS hours, sum(cycles) AS cycles
+          FROM utilization_entries WHERE org_id = :org_id GROUP BY aircraft_id) s
+    WHERE a.id = s.aircraft_id
+    """
+)
 
 
 # (name, part number, category, min stock, [(serial, days to expiry or None)])

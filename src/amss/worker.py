@@ -15,7 +15,7 @@ import httpx2
 import procrastinate
 
 from amss.config import Settings
-from amss.db.engine import Database, libpq_url
+from amss.db.engine import SESSION_OPTIONS, Database, libpq_url
 from amss.due import jobs as due_jobs
 from amss.events.jobs import dispatch_events
 from amss.events.queue import DELIVER_TASK, DELIVERY_QUEUE, DISPATCH_QUEUE, DISPATCH_TASK
@@ -61,7 +61,10 @@ def create_worker_app(
     settings: Settings, database: Database, database_url: str
 ) -> procrastinate.App:
     connector = procrastinate.PsycopgConnector(
-        conninfo=libpq_url(database_url), kwargs={"options": "-c jit=off"}, min_size=1, max_size=4
+        conninfo=libpq_url(database_url),
+        kwargs={"options": SESSION_OPTIONS},
+        min_size=1,
+        max_size=4,
     )
     app = procrastinate.App(connector=connector)
 

@@ -43,6 +43,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "compliance.read": EVERYONE,
     "compliance.write": WORKERS,
     "compliance.sign": frozenset({"admin", "mechanic"}),
+    "records.read": EVERYONE,
+    "records.write": PLANNERS,
     "webhooks.read": ADMINS,
     "webhooks.write": ADMINS,
 }

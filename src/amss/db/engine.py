@@ -26,6 +26,13 @@ def libpq_url(url: str) -> str:
     return sqlalchemy_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+# Every connection: no JIT (compiling the large set-based statements — the generation
+# sweep, the forecast — costs seconds and saves nothing at our row counts), and UTC as the
+# session time zone, so SQL and Python read the same dates whatever the server's setting
+# (no DST drift between them).
+SESSION_OPTIONS = "-c jit=off -c timezone=UTC"
+
+
 @dataclass
 class Database:
     engine: AsyncEngine
@@ -35,9 +42,7 @@ class Database:
     def connect(cls, url: str, *, pool_size: int = 10) -> Database:
         engine = create_async_engine(
             sqlalchemy_url(url),
-            # JIT compilation of the large set-based statements (generation sweep, forecast)
-            # costs seconds and saves nothing at our row counts.
-            connect_args={"options": "-c jit=off"},
+            connect_args={"options": SESSION_OPTIONS},
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,

@@ -114,9 +114,7 @@ async def after_change(
         return Followed()
     touched: list[UUID] | None = None if whole else scope
     if utilization:
-        await AircraftRepository(uow.session, caller.org_id).refresh_observed_rates(
-            scope, now.date()
-        )
+        await AircraftRepository(uow.session, caller.org_id).refresh_observed_rates(scope, now)
     await relimit_tasks(uow, caller, reason, program_ids=program_ids, aircraft_ids=touched)
     cancelled = await cancel_inapplicable(
         uow, caller, reason, program_ids=program_ids, aircraft_ids=touched
@@ -158,9 +156,7 @@ async def refresh_forecasts(uow: UnitOfWork, caller: Caller, *, now: datetime | 
     now = now or utcnow()
     scope = await _lock_scope(uow, caller, None, None)
     if scope:
-        await AircraftRepository(uow.session, caller.org_id).refresh_observed_rates(
-            scope, now.date()
-        )
+        await AircraftRepository(uow.session, caller.org_id).refresh_observed_rates(scope, now)
         await reproject(uow.session, caller.org_id, None, now)
     return len(scope)
 

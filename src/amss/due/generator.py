@@ -9,11 +9,13 @@ next task with its limits, forecast and planned window; write one
 same statement. The unique partial index on open tasks makes a concurrent second sweep a
 no-op (``ON CONFLICT DO NOTHING``).
 
-Where the limits count from, per pair:
-- the latest closed task was cancelled: its basis again (a replacement with the same limits);
-- it was completed: the completion point, under the program's next-due basis;
-- no task yet: ``last_performed`` (and its hours/cycles) where given, else now and the
-  aircraft's current meters.
+Where the limits count from, per pair (and what the task reports as ``basis_source``):
+- its newest last-done record: the basis written with it (``record``, or ``completion``
+  when the record is a task's completion) — a record without the hours (cycles) of an
+  interval added later counts from the meters on the record's date;
+- else the latest cancelled task's basis (a replacement with the same limits);
+- else now and the aircraft's current meters: the requirement is assumed met when it
+  starts applying (``assumed``).
 """
 
 from __future__ import annotations
@@ -27,62 +29,61 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amss.auth.rules import Caller
-from amss.due.sql import APPLIES, OPEN_STATES, RATE_CYCLES, RATE_HOURS, governing, meter_date
+from amss.due.sql import (
+    APPLIES,
+    NEWEST_RECORDS,
+    OPEN_STATES,
+    RATE_CYCLES,
+    RATE_HOURS,
+    calendar_due,
+    governing,
+    meter_date,
+)
 from amss.events.queue import note_events
+from amss.fleet.repository import meter_at
 from amss.kit.metrics import tasks_generated_total
 
-_BASIS = """
-    CASE
-        WHEN {state} = 'cancelled' THEN {cancelled}
-        WHEN {state} = 'completed' THEN
-            CASE WHEN next_due_basis = 'scheduled' AND {due} IS NOT NULL
-                      AND {done} > {due} AND {done} <= {due} + {tolerance}
-                 THEN {due} ELSE {done} END
-        ELSE {first}
-    END
-"""
-
-
-def _basis(cancelled: str, due: str, done: str, tolerance: str, first: str) -> str:
-    return _BASIS.format(
-        state="last_state",
-        cancelled=cancelled,
-        due=due,
-        done=done,
-        tolerance=tolerance,
-        first=first,
-    )
-
+_RECORD_DAY = "(rec.basis_at AT TIME ZONE pol.time_zone)::date"
 
 _SWEEP = f"""
 WITH pairs AS (
-    SELECT p.id AS program_id, p.org_id, p.name, p.task_type, p.next_due_basis,
+    SELECT p.id AS program_id, p.org_id, p.name, p.task_type,
            p.interval_hours, p.interval_cycles, p.interval_days, p.interval_months,
            p.tolerance_hours, p.tolerance_cycles, p.tolerance_days, p.estimated_duration_hours,
-           p.last_performed, p.last_performed_hours, p.last_performed_cycles,
            a.id AS aircraft_id, a.tail_number, a.flight_hours_total, a.cycles_total,
-           {RATE_HOURS} AS rate_hours, {RATE_CYCLES} AS rate_cycles,
-           last.state AS last_state, last.basis_at AS last_basis_at,
-           last.basis_hours AS last_basis_hours, last.basis_cycles AS last_basis_cycles,
-           last.due_at AS last_due_at, last.due_hours AS last_due_hours,
-           last.due_cycles AS last_due_cycles, last.completed_at AS last_completed_at,
-           last.completed_hours AS last_completed_hours, last.completed_cycles AS last_completed_cycles
+           {RATE_HOURS} AS rate_hours, {RATE_CYCLES} AS rate_cycles, pol.time_zone,
+           CASE WHEN rec.basis_at IS NOT NULL THEN rec.basis_at
+                WHEN gone.basis_at IS NOT NULL THEN gone.basis_at
+                ELSE CAST(:now AS timestamptz) END AS basis_at,
+           CASE WHEN rec.basis_at IS NOT NULL THEN coalesce(
+                    rec.basis_hours,
+                    CASE WHEN p.interval_hours IS NOT NULL
+                         THEN {meter_at("hours", "a.id", _RECORD_DAY)} END)
+                WHEN gone.basis_at IS NOT NULL THEN gone.basis_hours
+                ELSE a.flight_hours_total END AS basis_hours,
+           CASE WHEN rec.basis_at IS NOT NULL THEN coalesce(
+                    rec.basis_cycles,
+                    CASE WHEN p.interval_cycles IS NOT NULL
+                         THEN {meter_at("cycles", "a.id", _RECORD_DAY)} END)
+                WHEN gone.basis_at IS NOT NULL THEN gone.basis_cycles
+                ELSE a.cycles_total END AS basis_cycles,
+           coalesce(rec.basis_source, gone.basis_source, 'assumed') AS basis_source
     FROM maintenance_programs p
     JOIN aircraft a ON a.org_id = p.org_id AND a.deleted_at IS NULL AND {APPLIES}
     JOIN org_policies pol ON pol.org_id = p.org_id
+    LEFT JOIN ({NEWEST_RECORDS}) rec ON rec.program_id = p.id AND rec.aircraft_id = a.id
     LEFT JOIN (
-        -- The latest closed task of each pair: one pass over the history, hash-joined.
+        -- The latest cancelled task of each pair: one pass over the history, hash-joined.
         SELECT DISTINCT ON (t.program_id, t.aircraft_id)
-               t.program_id, t.aircraft_id, t.state, t.basis_at, t.basis_hours, t.basis_cycles,
-               t.due_at, t.due_hours, t.due_cycles, t.completed_at, t.completed_hours, t.completed_cycles
+               t.program_id, t.aircraft_id, t.basis_at, t.basis_hours, t.basis_cycles,
+               t.basis_source
         FROM maintenance_tasks t
-        WHERE t.program_id IS NOT NULL AND t.deleted_at IS NULL
-          AND t.state IN ('completed', 'cancelled')
+        WHERE t.program_id IS NOT NULL AND t.deleted_at IS NULL AND t.state = 'cancelled'
           AND t.org_id = :org_id
           AND (CAST(:program_ids AS uuid[]) IS NULL OR t.program_id = ANY(:program_ids))
           AND (CAST(:aircraft_ids AS uuid[]) IS NULL OR t.aircraft_id = ANY(:aircraft_ids))
-        ORDER BY t.program_id, t.aircraft_id, coalesce(t.completed_at, t.updated_at) DESC, t.created_at DESC
-    ) last ON last.program_id = p.id AND last.aircraft_id = a.id
+        ORDER BY t.program_id, t.aircraft_id, t.updated_at DESC, t.created_at DESC
+    ) gone ON gone.program_id = p.id AND gone.aircraft_id = a.id
     WHERE p.deleted_at IS NULL
       AND p.org_id = :org_id
       AND (CAST(:program_ids AS uuid[]) IS NULL OR p.id = ANY(:program_ids))
@@ -91,45 +92,14 @@ WITH pairs AS (
           SELECT 1 FROM maintenance_tasks o
           WHERE o.program_id = p.id AND o.aircraft_id = a.id AND o.deleted_at IS NULL
             AND o.state IN {OPEN_STATES})
-),
-basis AS (
-    SELECT pairs.*,
-           {
-    _basis(
-        "last_basis_at",
-        "last_due_at",
-        "last_completed_at",
-        "make_interval(days => coalesce(tolerance_days, 0))",
-        "coalesce(last_performed, CAST(:now AS timestamptz))",
-    )
-} AS basis_at,
-           {
-    _basis(
-        "last_basis_hours",
-        "last_due_hours",
-        "last_completed_hours",
-        "coalesce(tolerance_hours, 0)",
-        "coalesce(last_performed_hours, flight_hours_total)",
-    )
-} AS basis_hours,
-           {
-    _basis(
-        "last_basis_cycles",
-        "last_due_cycles",
-        "last_completed_cycles",
-        "coalesce(tolerance_cycles, 0)",
-        "coalesce(last_performed_cycles, cycles_total)",
-    )
-} AS basis_cycles
-    FROM pairs
     OFFSET 0
 ),
 limits AS (
-    SELECT basis.*,
-           amss_calendar_due(basis_at, interval_days, interval_months) AS due_at,
+    SELECT pairs.*,
+           {calendar_due("basis_at", "interval_days", "interval_months", "time_zone")} AS due_at,
            basis_hours + interval_hours AS due_hours,
            basis_cycles + interval_cycles AS due_cycles
-    FROM basis
+    FROM pairs
     OFFSET 0
 ),
 forecast AS (
@@ -149,12 +119,12 @@ planned AS (
 inserted AS (
     INSERT INTO maintenance_tasks (
         org_id, aircraft_id, program_id, type, state, title, notes,
-        basis_at, basis_hours, basis_cycles, due_at, due_hours, due_cycles,
+        basis_at, basis_hours, basis_cycles, basis_source, due_at, due_hours, due_cycles,
         tolerance_hours, tolerance_cycles, tolerance_days,
         projected_due_at, governing_limit, start_time, end_time, created_by)
     SELECT org_id, aircraft_id, program_id, task_type, 'scheduled', name,
            'Generated from maintenance program ' || name,
-           basis_at, basis_hours, basis_cycles, due_at, due_hours, due_cycles,
+           basis_at, basis_hours, basis_cycles, basis_source, due_at, due_hours, due_cycles,
            tolerance_hours, tolerance_cycles, tolerance_days,
            projected_due_at, {governing("projected_due_at", "due_at", "by_hours")},
            CASE WHEN projected_due_at IS NULL THEN NULL

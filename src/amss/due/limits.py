@@ -1,5 +1,6 @@
-"""Keeping open tasks' limits true to their requirement: cancel what no longer applies,
-re-limit what a changed interval moves. Set-based, with audit rows and events."""
+"""Keeping open tasks' limits true to their requirement: re-limit (re-base) them from the
+newest last-done record and the current interval, cancel what no longer applies.
+Set-based, with audit rows and events."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from sqlalchemy.engine import Row
 from amss.audit import journal
 from amss.auth.rules import Caller
 from amss.db.uow import UnitOfWork
-from amss.due.sql import APPLIES
+from amss.due.sql import APPLIES, NEWEST_RECORDS, calendar_due
 from amss.events import catalogue
+from amss.fleet.repository import meter_at
 from amss.kit.patching import diff
 
 # Open scheduled program tasks whose pair no longer applies (program or aircraft deleted,
@@ -33,58 +35,79 @@ _CANCEL_INAPPLICABLE = text(
     """
 )
 
-# The limits of open scheduled program tasks, recomputed from their basis and their
-# program's current interval and tolerances (a first task takes the program's baseline).
-# Only tasks whose limits really move are written: after most changes, none.
+_RECORD_DAY = "(n.basis_at AT TIME ZONE pol.time_zone)::date"
+
+# The limits of open scheduled program tasks, recomputed from their baseline — the pair's
+# newest last-done record, else the task's own basis (assumed, or a cancelled task's) — and
+# their program's current interval, tolerances and the organization's time zone. Only
+# tasks whose basis or limits really move are written: after most changes, none.
 _RELIMIT = text(
-    """
-    WITH rebased AS (
+    f"""
+    WITH target AS (
         SELECT t.id, t.due_at AS old_due_at, t.due_hours AS old_due_hours,
-               t.due_cycles AS old_due_cycles,
-               CASE WHEN first THEN coalesce(p.last_performed, t.basis_at) ELSE t.basis_at END AS basis_at,
-               CASE WHEN first THEN coalesce(p.last_performed_hours, t.basis_hours) ELSE t.basis_hours END
-                   AS basis_hours,
-               CASE WHEN first THEN coalesce(p.last_performed_cycles, t.basis_cycles) ELSE t.basis_cycles END
-                   AS basis_cycles,
+               t.due_cycles AS old_due_cycles, t.basis_at AS old_basis_at,
+               t.basis_hours AS old_basis_hours, t.basis_cycles AS old_basis_cycles,
+               t.basis_source AS old_basis_source,
+               coalesce(n.basis_at, t.basis_at) AS basis_at,
+               CASE WHEN n.basis_at IS NULL THEN t.basis_hours
+                    ELSE coalesce(n.basis_hours, CASE WHEN p.interval_hours IS NOT NULL
+                                  THEN {meter_at("hours", "t.aircraft_id", _RECORD_DAY)} END)
+               END AS basis_hours,
+               CASE WHEN n.basis_at IS NULL THEN t.basis_cycles
+                    ELSE coalesce(n.basis_cycles, CASE WHEN p.interval_cycles IS NOT NULL
+                                  THEN {meter_at("cycles", "t.aircraft_id", _RECORD_DAY)} END)
+               END AS basis_cycles,
+               coalesce(n.basis_source, t.basis_source) AS basis_source,
                p.interval_hours, p.interval_cycles, p.interval_days, p.interval_months,
-               p.tolerance_hours, p.tolerance_cycles, p.tolerance_days
+               p.tolerance_hours, p.tolerance_cycles, p.tolerance_days, pol.time_zone
         FROM maintenance_tasks t
         JOIN maintenance_programs p ON p.id = t.program_id
-        CROSS JOIN LATERAL (
-            SELECT NOT EXISTS (
-                SELECT 1 FROM maintenance_tasks c
-                WHERE c.program_id = t.program_id AND c.aircraft_id = t.aircraft_id
-                  AND c.state = 'completed' AND c.deleted_at IS NULL) AS first
-        ) f
+        JOIN org_policies pol ON pol.org_id = t.org_id
+        LEFT JOIN ({NEWEST_RECORDS}) n
+               ON n.program_id = t.program_id AND n.aircraft_id = t.aircraft_id
         WHERE t.org_id = :org_id AND t.program_id IS NOT NULL AND t.state = 'scheduled'
           AND t.deleted_at IS NULL AND p.deleted_at IS NULL
           AND (CAST(:program_ids AS uuid[]) IS NULL OR t.program_id = ANY(:program_ids))
           AND (CAST(:aircraft_ids AS uuid[]) IS NULL OR t.aircraft_id = ANY(:aircraft_ids))
     ),
     limited AS (
-        SELECT r.*,
-               amss_calendar_due(r.basis_at, r.interval_days, r.interval_months) AS due_at,
-               r.basis_hours + r.interval_hours AS due_hours,
-               r.basis_cycles + r.interval_cycles AS due_cycles
-        FROM rebased r
+        SELECT target.*,
+               {calendar_due("basis_at", "interval_days", "interval_months", "time_zone")} AS due_at,
+               basis_hours + interval_hours AS due_hours,
+               basis_cycles + interval_cycles AS due_cycles
+        FROM target
     )
     UPDATE maintenance_tasks t
     SET basis_at = l.basis_at, basis_hours = l.basis_hours, basis_cycles = l.basis_cycles,
+        basis_source = l.basis_source,
         due_at = l.due_at, due_hours = l.due_hours, due_cycles = l.due_cycles,
         tolerance_hours = l.tolerance_hours, tolerance_cycles = l.tolerance_cycles,
         tolerance_days = l.tolerance_days,
         version = t.version + 1, updated_at = now()
     FROM limited l
     WHERE t.id = l.id
-      AND (t.basis_at, t.basis_hours, t.basis_cycles, t.due_at, t.due_hours, t.due_cycles,
-           t.tolerance_hours, t.tolerance_cycles, t.tolerance_days)
+      AND (t.basis_at, t.basis_hours, t.basis_cycles, t.basis_source, t.due_at, t.due_hours,
+           t.due_cycles, t.tolerance_hours, t.tolerance_cycles, t.tolerance_days)
           IS DISTINCT FROM
-          (l.basis_at, l.basis_hours, l.basis_cycles, l.due_at, l.due_hours, l.due_cycles,
-           l.tolerance_hours, l.tolerance_cycles, l.tolerance_days)
+          (l.basis_at, l.basis_hours, l.basis_cycles, l.basis_source, l.due_at, l.due_hours,
+           l.due_cycles, l.tolerance_hours, l.tolerance_cycles, l.tolerance_days)
     RETURNING t.id, t.aircraft_id, t.program_id, t.title, t.state, t.version,
-              l.old_due_at, l.old_due_hours, l.old_due_cycles,
-              t.due_at, t.due_hours, t.due_cycles
+              l.old_due_at, l.old_due_hours, l.old_due_cycles, l.old_basis_at,
+              l.old_basis_hours, l.old_basis_cycles, l.old_basis_source,
+              t.due_at, t.due_hours, t.due_cycles, t.basis_at, t.basis_hours, t.basis_cycles,
+              t.basis_source
     """
+)
+
+
+_REBASED = (
+    "due_at",
+    "due_hours",
+    "due_cycles",
+    "basis_at",
+    "basis_hours",
+    "basis_cycles",
+    "basis_source",
 )
 
 
@@ -147,10 +170,9 @@ async def relimit_tasks(
     ).all()
     entries = []
     for row in rows:
-        limits = ("due_at", "due_hours", "due_cycles")
         changes = diff(
-            {name: getattr(row, f"old_{name}") for name in limits},
-            {name: getattr(row, name) for name in limits},
+            {name: getattr(row, f"old_{name}") for name in _REBASED},
+            {name: getattr(row, name) for name in _REBASED},
         )
         entries.append(
             journal.Entry(

@@ -6,16 +6,19 @@ execution areas (parts, compliance, tasks) read and lock task rows through it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, tuple_
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.engine import Row, RowMapping
 
 from amss.db.scoped import ScopedRepository, fetch_first, fetch_page
-from amss.db.tables import maintenance_tasks
-from amss.due.sql import OPEN_STATES, RATE_CYCLES, RATE_HOURS, due_status
+from amss.db.tables import compliance_records, maintenance_programs, maintenance_tasks
+from amss.due.sql import APPLIES, OPEN_STATES, RATE_CYCLES, RATE_HOURS, due_status
+from amss.kit.errors import NotFound
 from amss.kit.pagination import Page
 
 # A task with what its due answer needs: the aircraft's meters, the rates used, the live
@@ -39,11 +42,16 @@ _FILTERS = {
     "assigned_mechanic_id": "t.assigned_mechanic_id = :assigned_mechanic_id",
     "due_status": f"t.state IN {OPEN_STATES} AND {due_status()} = :due_status",
     "open": f"t.state IN {OPEN_STATES}",
-    "due_before": "t.projected_due_at <= :due_before",
+    # A horizon never hides work that is due: every task not ``ok`` stays on the list.
+    "due_before": f"(t.projected_due_at <= :due_before OR {due_status()} <> 'ok')",
 }
 
-# Over the output columns of the query above.
-_MOST_URGENT_FIRST = "projected_due_at ASC NULLS LAST, created_at DESC, id"
+# SPEC §6.3 urgency, over the output columns of the query above: overdue, then due, then
+# by projected date; within a status, tasks without a projection after the dated ones.
+_MOST_URGENT_FIRST = (
+    "CASE live_due_status WHEN 'overdue' THEN 0 WHEN 'due' THEN 1 ELSE 2 END,"
+    " projected_due_at ASC NULLS LAST, created_at DESC, id"
+)
 
 # Open tasks of one aircraft that are overdue now, most urgent first.
 _OVERDUE = f"""
@@ -88,6 +96,26 @@ class TaskRepository(ScopedRepository):
             ),
         )
 
+    async def open_with_due_answer(
+        self, aircraft_id: UUID, program_ids: Sequence[UUID], now: datetime
+    ) -> dict[UUID, RowMapping]:
+        """The open task of each of these programs on one aircraft, with its due answer."""
+        if not program_ids:
+            return {}
+        rows = await self.session.execute(
+            text(
+                _WITH_DUE_ANSWER + f" AND t.aircraft_id = :aircraft_id AND t.state IN {OPEN_STATES}"
+                " AND t.program_id = ANY(:program_ids)"
+            ),
+            {
+                "org_id": self.org_id,
+                "aircraft_id": aircraft_id,
+                "program_ids": list(program_ids),
+                "now": now,
+            },
+        )
+        return {row["program_id"]: row for row in rows.mappings()}
+
     async def page_with_due_answer(
         self, page: Page, filters: dict[str, Any], now: datetime
     ) -> tuple[list[RowMapping], int]:
@@ -107,4 +135,95 @@ class TaskRepository(ScopedRepository):
             page,
             order_sql=_MOST_URGENT_FIRST,
             params=params,
+        )
+
+
+class RecordRepository(ScopedRepository):
+    """Last-done records of one organization (append-only) and the requirements they meet."""
+
+    table = compliance_records
+    noun = "last-done record"
+    has_soft_delete = False
+
+    async def history(
+        self, aircraft_id: UUID, program_id: UUID | None, page: Page
+    ) -> tuple[list[RowMapping], int]:
+        """Newest first: the order an inspector reads a logbook in."""
+        statement = self.select().where(compliance_records.c.aircraft_id == aircraft_id)
+        if program_id is not None:
+            statement = statement.where(compliance_records.c.program_id == program_id)
+        order = [compliance_records.c.performed_at.desc(), compliance_records.c.created_at.desc()]
+        return await self.page(statement, page, order)
+
+    async def newest(
+        self, aircraft_id: UUID, program_ids: Sequence[UUID]
+    ) -> dict[UUID, RowMapping]:
+        """The baseline of each of these programs on one aircraft, in one query."""
+        if not program_ids:
+            return {}
+        rows = await self.session.execute(
+            self.select()
+            .where(
+                compliance_records.c.aircraft_id == aircraft_id,
+                compliance_records.c.program_id.in_(program_ids),
+            )
+            .ext(distinct_on(compliance_records.c.program_id))
+            .order_by(
+                compliance_records.c.program_id,
+                compliance_records.c.performed_at.desc(),
+                compliance_records.c.created_at.desc(),
+            )
+        )
+        return {row["program_id"]: row for row in rows.mappings()}
+
+    async def newest_of_programs(
+        self, pairs: Sequence[tuple[UUID, UUID]]
+    ) -> dict[UUID, RowMapping]:
+        """The baseline of each (program, its one aircraft) pair, by program, in one query."""
+        if not pairs:
+            return {}
+        wanted = tuple_(compliance_records.c.program_id, compliance_records.c.aircraft_id).in_(
+            pairs
+        )
+        rows = await self.session.execute(
+            self.select()
+            .where(wanted)
+            .ext(distinct_on(compliance_records.c.program_id))
+            .order_by(
+                compliance_records.c.program_id,
+                compliance_records.c.performed_at.desc(),
+                compliance_records.c.created_at.desc(),
+            )
+        )
+        return {row["program_id"]: row for row in rows.mappings()}
+
+    async def requirement(self, program_id: UUID) -> RowMapping:
+        """The (live) program a record is for; 404 for another organization's."""
+        row = await fetch_first(
+            self.session,
+            select(maintenance_programs).where(
+                maintenance_programs.c.org_id == self.org_id,
+                maintenance_programs.c.id == program_id,
+                maintenance_programs.c.deleted_at.is_(None),
+            ),
+        )
+        if row is None:
+            raise NotFound("maintenance program not found")
+        return row
+
+    async def applicable(self, aircraft_id: UUID, page: Page) -> tuple[list[RowMapping], int]:
+        """Every live program that applies to the aircraft, by name."""
+        statement = text(
+            f"""
+            SELECT p.* FROM maintenance_programs p
+            JOIN aircraft a ON a.org_id = p.org_id AND a.id = :aircraft_id AND {APPLIES}
+            WHERE p.org_id = :org_id AND p.deleted_at IS NULL
+            """
+        )
+        return await fetch_page(
+            self.session,
+            statement,
+            page,
+            order_sql="name, id",
+            params={"org_id": self.org_id, "aircraft_id": aircraft_id},
         )

@@ -25,12 +25,29 @@ APPLIES = (
 
 
 def meter_date(due: str, current: str, rate: str) -> str:
-    """When a meter reaches ``due`` at ``rate`` per day from now (NULL without a rate)."""
+    """When a meter reaches ``due`` at ``rate`` per day from now: now when already reached
+    (never a date in the past, so no overrun overflows), NULL without a rate or beyond the
+    forecast horizon."""
     return (
-        f"CASE WHEN {due} IS NOT NULL AND {rate} > 0 "
-        f"AND ({due} - {current}) / {rate} <= {MAX_FORECAST_DAYS} THEN "
+        f"CASE WHEN {due} IS NULL THEN NULL "
+        f"WHEN {due} <= {current} THEN CAST(:now AS timestamptz) "
+        f"WHEN {rate} > 0 AND ({due} - {current}) / {rate} <= {MAX_FORECAST_DAYS} THEN "
         f"CAST(:now AS timestamptz) + CAST(({due} - {current}) / {rate} AS double precision) "
         f"* interval '1 day' END"
+    )
+
+
+def calendar_due(basis: str, days: str, months: str, zone: str) -> str:
+    """``rules.calendar_due``: the database function of migration 0006."""
+    return f"amss_calendar_due({basis}, {days}, {months}, {zone})"
+
+
+def next_basis(done: str, due: str, basis: str) -> str:
+    """``rules.next_basis`` for one meter: under the ``scheduled`` basis, late work counts
+    from the limit it was due at; otherwise from the point it was done."""
+    return (
+        f"CASE WHEN {basis} = 'scheduled' AND {due} IS NOT NULL AND {done} > {due} "
+        f"THEN {due} ELSE {done} END"
     )
 
 
@@ -63,3 +80,18 @@ def due_status(task: str = "t", craft: str = "a", policy: str = "pol") -> str:
           OR ({t}.due_at - {now} <= make_interval(days => {pol}.due_soon_days))
           THEN 'due_soon'
         ELSE 'ok' END)"""
+
+
+# The baseline of each (program, aircraft) pair in scope: its newest last-done record, and
+# what the task resting on it reports as its basis source. Binds :org_id, :program_ids,
+# :aircraft_ids (NULL arrays: no filter).
+NEWEST_RECORDS = """
+    SELECT DISTINCT ON (c.program_id, c.aircraft_id)
+           c.program_id, c.aircraft_id, c.basis_at, c.basis_hours, c.basis_cycles,
+           CASE WHEN c.source = 'task' THEN 'completion' ELSE 'record' END AS basis_source
+    FROM compliance_records c
+    WHERE c.org_id = :org_id
+      AND (CAST(:program_ids AS uuid[]) IS NULL OR c.program_id = ANY(:program_ids))
+      AND (CAST(:aircraft_ids AS uuid[]) IS NULL OR c.aircraft_id = ANY(:aircraft_ids))
+    ORDER BY c.program_id, c.aircraft_id, c.performed_at DESC, c.created_at DESC
+"""

@@ -18,20 +18,31 @@ from amss.kit.pagination import Page
 from amss.kit.timefmt import utcnow
 
 RATE_WINDOW_DAYS = 90
+# Entries that set a meter rather than record flying: the meters an aircraft entered AMSS
+# with, and raises made by hand. They (and corrections of them) never count as flying.
+METER_SETTINGS = ("initial", "manual")
+_SETTINGS_SQL = "(" + ", ".join(f"'{source}'" for source in METER_SETTINGS) + ")"
 
-# Observed rate per meter: the last 90 days' total over the days spanned (earliest entry
-# through today). Manual meter raises are catch-ups, not flying, and are left out.
+# Observed rate per meter: the last 90 days' flying over the days spanned (earliest entry
+# through the organization's local today).
 _REFRESH_RATES = text(
-    """
-    WITH observed AS (
+    f"""
+    WITH today AS (
+        SELECT (CAST(:now AS timestamptz) AT TIME ZONE pol.time_zone)::date AS day
+        FROM org_policies pol WHERE pol.org_id = :org_id
+    ),
+    observed AS (
         SELECT a.id,
                sum(u.flight_hours) AS hours,
                sum(u.cycles) AS cycles,
-               CAST(:today AS date) - min(u.flight_date) + 1 AS days
+               (SELECT day FROM today) - min(u.flight_date) + 1 AS days
         FROM aircraft a
-        LEFT JOIN utilization_entries u
-               ON u.org_id = a.org_id AND u.aircraft_id = a.id AND u.source <> 'manual'
-              AND u.flight_date > CAST(:today AS date) - :window
+        LEFT JOIN (utilization_entries u
+                   LEFT JOIN utilization_entries corrected ON corrected.id = u.corrects_id)
+               ON u.org_id = a.org_id AND u.aircraft_id = a.id
+              AND u.source NOT IN {_SETTINGS_SQL}
+              AND coalesce(corrected.source, '') NOT IN {_SETTINGS_SQL}
+              AND u.flight_date > (SELECT day FROM today) - :window
         WHERE a.org_id = :org_id AND a.id = ANY(:aircraft_ids)
         GROUP BY a.id
     )
@@ -42,6 +53,30 @@ _REFRESH_RATES = text(
                                      ELSE round(greatest(o.cycles, 0)::numeric / o.days, 3) END
     FROM observed o
     WHERE a.id = o.id
+    """
+)
+
+
+def meter_at(meter: str, aircraft_id: str, day: str) -> str:
+    """SQL: an aircraft's meter (``hours`` or ``cycles``) as it stood at the end of ``day``
+    (a local date): today's meter less every entry dated after it. A correction counts on
+    the date of the entry it corrects."""
+    total, amount = {
+        "hours": ("flight_hours_total", "flight_hours"),
+        "cycles": ("cycles_total", "cycles"),
+    }[meter]
+    return f"""(SELECT m_.{total} - coalesce((
+                   SELECT sum(u_.{amount}) FROM utilization_entries u_
+                   LEFT JOIN utilization_entries c_ ON c_.id = u_.corrects_id
+                   WHERE u_.aircraft_id = m_.id
+                     AND coalesce(c_.flight_date, u_.flight_date) > {day}), 0)
+               FROM aircraft m_ WHERE m_.id = {aircraft_id})"""
+
+
+_METERS_AT = text(
+    f"""
+    SELECT {meter_at("hours", "CAST(:aircraft_id AS uuid)", "CAST(:day AS date)")} AS hours,
+           {meter_at("cycles", "CAST(:aircraft_id AS uuid)", "CAST(:day AS date)")} AS cycles
     """
 )
 
@@ -59,6 +94,7 @@ class AircraftRepository(ScopedRepository):
         return (
             select(
                 aircraft,
+                org_policies.c.time_zone,
                 func.coalesce(
                     aircraft.c.observed_daily_hours,
                     aircraft.c.avg_daily_hours,
@@ -114,23 +150,31 @@ class AircraftRepository(ScopedRepository):
         return await fetch_one(self.session, statement)
 
     async def record_maintenance(self, aircraft_id: UUID, at: datetime) -> None:
-        """``last_maintenance``: when work on the aircraft was last completed."""
+        """``last_maintenance``: when work on the aircraft was last completed (a back-dated
+        completion never moves it back)."""
         await self.session.execute(
             update(aircraft)
             .where(*self.scope(), aircraft.c.id == aircraft_id)
-            .values(last_maintenance=at)
+            .values(last_maintenance=func.greatest(aircraft.c.last_maintenance, at))
         )
 
-    async def refresh_observed_rates(self, aircraft_ids: Sequence[UUID], today: date) -> None:
+    async def refresh_observed_rates(self, aircraft_ids: Sequence[UUID], now: datetime) -> None:
         await self.session.execute(
             _REFRESH_RATES,
             {
                 "org_id": self.org_id,
                 "aircraft_ids": list(aircraft_ids),
-                "today": today,
+                "now": now,
                 "window": RATE_WINDOW_DAYS,
             },
         )
+
+    async def meters_at(self, aircraft_id: UUID, day: date) -> tuple[Decimal, int]:
+        """The meters at the end of a local date: now, less everything flown after it."""
+        row = (
+            await self.session.execute(_METERS_AT, {"aircraft_id": aircraft_id, "day": day})
+        ).one()
+        return Decimal(row.hours), int(row.cycles)
 
 
 class UtilizationRepository(ScopedRepository):
@@ -155,17 +199,34 @@ class UtilizationRepository(ScopedRepository):
         )
 
     async def flown_on(self, aircraft_id: UUID, flight_date: date) -> Decimal:
-        """Flight hours already recorded for that day (corrections and manual raises excluded)."""
+        """Flight hours already recorded for that day (corrections and meter settings
+        excluded)."""
         total = await self.session.scalar(
             select(func.coalesce(func.sum(utilization_entries.c.flight_hours), 0)).where(
                 utilization_entries.c.org_id == self.org_id,
                 utilization_entries.c.aircraft_id == aircraft_id,
                 utilization_entries.c.flight_date == flight_date,
                 utilization_entries.c.corrects_id.is_(None),
-                utilization_entries.c.source != "manual",
+                utilization_entries.c.source.not_in(METER_SETTINGS),
             )
         )
         return Decimal(total or 0)
+
+    async def net_of(self, entry_id: UUID) -> tuple[Decimal, int]:
+        """What an entry and its corrections add up to: what a new correction may take back."""
+        row = (
+            await self.session.execute(
+                select(
+                    func.coalesce(func.sum(utilization_entries.c.flight_hours), 0),
+                    func.coalesce(func.sum(utilization_entries.c.cycles), 0),
+                ).where(
+                    utilization_entries.c.org_id == self.org_id,
+                    (utilization_entries.c.id == entry_id)
+                    | (utilization_entries.c.corrects_id == entry_id),
+                )
+            )
+        ).one()
+        return Decimal(row[0]), int(row[1])
 
     async def append(self, aircraft_id: UUID, **values: Any) -> RowMapping | None:
         """The new entry, or None when its ``external_id`` is already recorded."""

@@ -99,8 +99,11 @@ class Aircraft(BaseModel):
 class UtilizationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     flight_date: PlainDate
-    flight_hours: Annotated[Hours, Field(ge=-24, le=24)]
-    cycles: int = Field(ge=-1000, le=1000)
+    flight_hours: Annotated[Hours, Field(ge=-MAX_METER_HOURS, le=MAX_METER_HOURS)] = Field(
+        description="at most 24 a day for flying; negative only in a correction, which takes "
+        "back at most what its entry still adds"
+    )
+    cycles: int = Field(ge=-MAX_METER_CYCLES, le=MAX_METER_CYCLES)
     source: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)
     ] = "api"

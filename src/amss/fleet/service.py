@@ -11,7 +11,7 @@ from amss.audit import journal
 from amss.auth.rules import Caller, authorize
 from amss.db.uow import UnitOfWork
 from amss.due import engine
-from amss.fleet.repository import AircraftRepository, UtilizationRepository
+from amss.fleet.repository import METER_SETTINGS, AircraftRepository, UtilizationRepository
 from amss.fleet.schemas import (
     MAX_METER_CYCLES,
     MAX_METER_HOURS,
@@ -26,8 +26,8 @@ from amss.fleet.status import StatusChange, change_status
 from amss.kit.errors import Conflict, NotFound, invalid
 from amss.kit.pagination import Page
 from amss.kit.patching import diff, patch_values
-from amss.kit.tenancy import act_in
-from amss.kit.timefmt import utcnow
+from amss.kit.tenancy import act_in, time_zone_of
+from amss.kit.timefmt import local_today, zone
 
 MAX_HOURS_PER_DAY = Decimal(24)
 PUBLIC_FIELDS = (
@@ -57,18 +57,43 @@ async def create_aircraft(uow: UnitOfWork, caller: Caller, data: AircraftCreate)
     authorize(caller, "aircraft.write")
     repo = AircraftRepository(uow.session, caller.org_id)
     await repo.ensure_unique("tail_number", data.tail_number)
-    row = await repo.insert(**data.model_dump(exclude={"org_id"}))
+    # The meters it enters AMSS with are its first utilization entry, so a wrong starting
+    # meter is corrected like any other entry.
+    values = data.model_dump(exclude={"org_id", "flight_hours_total", "cycles_total"})
+    row = await repo.insert(**values)
     await journal.record(
         uow,
         caller,
         entity_type="aircraft",
         entity_id=row["id"],
         action="create",
-        details={"new": {name: row[name] for name in PUBLIC_FIELDS}},
+        details={
+            "new": {
+                **{name: row[name] for name in PUBLIC_FIELDS},
+                "flight_hours_total": data.flight_hours_total,
+                "cycles_total": data.cycles_total,
+            }
+        },
         entity_version=row["version"],
     )
+    today = local_today(await time_zone_of(uow.session, caller.org_id))
+    await _add_utilization(
+        uow,
+        caller,
+        row,
+        flight_date=today,
+        hours=data.flight_hours_total,
+        cycles=data.cycles_total,
+        source="initial",
+        external_id=None,
+        corrects_id=None,
+    )
     await engine.after_change(
-        uow, caller, reason=f"aircraft {row['tail_number']} added", aircraft_ids=[row["id"]]
+        uow,
+        caller,
+        reason=f"aircraft {row['tail_number']} added",
+        aircraft_ids=[row["id"]],
+        utilization=True,
     )
     await uow.commit()
     return await _view(uow, caller, row["id"])
@@ -137,7 +162,7 @@ async def update_aircraft(
             uow,
             caller,
             row,
-            flight_date=utcnow().date(),
+            flight_date=local_today(zone(current["time_zone"])),
             hours=raises["flight_hours_total"],
             cycles=raises["cycles_total"],
             source="manual",
@@ -251,8 +276,11 @@ async def record_utilization(
         existing = await entries.by_external_id(aircraft_id, data.external_id)
         if existing is not None:
             return UtilizationEntry.model_validate(dict(existing)), False
-    if data.flight_date > utcnow().date():
-        raise invalid("flight_date", f"{data.flight_date} is in the future")
+    if data.source == "initial":
+        raise invalid("source", "initial is the meters an aircraft enters AMSS with")
+    today = local_today(zone(craft["time_zone"]))
+    if data.flight_date > today:
+        raise invalid("flight_date", f"{data.flight_date} is in the future (today is {today})")
     if data.corrects_id is None:
         if data.flight_hours < 0:
             raise invalid("flight_hours", "negative only in a correcting entry (with corrects_id)")
@@ -260,7 +288,9 @@ async def record_utilization(
             raise invalid("cycles", "negative only in a correcting entry (with corrects_id)")
         if data.cycles > 0 and data.flight_hours == 0:
             raise invalid("cycles", f"{data.cycles} cycles without flight hours")
-        if data.source != "manual":
+        if data.source not in METER_SETTINGS:
+            if data.flight_hours > MAX_HOURS_PER_DAY:
+                raise invalid("flight_hours", f"more than {MAX_HOURS_PER_DAY} hours in a day")
             flown = await entries.flown_on(aircraft_id, data.flight_date)
             if flown + data.flight_hours > MAX_HOURS_PER_DAY:
                 raise invalid(
@@ -269,12 +299,26 @@ async def record_utilization(
                     f"hours on {data.flight_date} (at most {MAX_HOURS_PER_DAY})",
                 )
     else:
-        if await entries.get_entry(aircraft_id, data.corrects_id) is None:
+        corrected = await entries.get_entry(aircraft_id, data.corrects_id)
+        if corrected is None:
             raise NotFound("utilization entry to correct not found")
-        if craft["flight_hours_total"] + data.flight_hours < 0:
-            raise invalid("flight_hours", "the correction would take the hours meter below zero")
-        if craft["cycles_total"] + data.cycles < 0:
-            raise invalid("cycles", "the correction would take the cycles meter below zero")
+        if corrected["corrects_id"] is not None:
+            raise invalid("corrects_id", "correct the original entry, not a correction of it")
+        # A correction takes back at most what its entry still adds (a +9,000 h typo is
+        # undone in one entry); it never makes an entry negative.
+        net_hours, net_cycles = await entries.net_of(data.corrects_id)
+        if net_hours + data.flight_hours < 0:
+            raise invalid(
+                "flight_hours",
+                f"the entry and its corrections add {net_hours} h; a correction can take "
+                f"back at most that",
+            )
+        if net_cycles + data.cycles < 0:
+            raise invalid(
+                "cycles",
+                f"the entry and its corrections add {net_cycles} cycles; a correction can "
+                "take back at most that",
+            )
     if craft["flight_hours_total"] + data.flight_hours > MAX_METER_HOURS:
         raise invalid("flight_hours", f"the hours meter would pass {MAX_METER_HOURS}")
     if craft["cycles_total"] + data.cycles > MAX_METER_CYCLES:

@@ -1,15 +1,18 @@
-"""Tenancy: the organization a caller acts in (SPEC §3)."""
+"""Tenancy: the organization a caller acts in (SPEC §3), and its calendar."""
 
 from __future__ import annotations
 
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from amss.auth.rules import Caller
-from amss.db.tables import organizations
+from amss.db.tables import org_policies, organizations
 from amss.db.uow import UnitOfWork
 from amss.kit.errors import NotFound
+from amss.kit.timefmt import zone
 
 
 async def act_in(uow: UnitOfWork, caller: Caller, org_id: UUID | None) -> Caller:
@@ -25,3 +28,11 @@ async def act_in(uow: UnitOfWork, caller: Caller, org_id: UUID | None) -> Caller
     if found is None:
         raise NotFound("organization not found")
     return caller.acting_in(org_id)
+
+
+async def time_zone_of(session: AsyncSession, org_id: UUID) -> ZoneInfo:
+    """The organization's time zone: the calendar its people read dates on (SPEC §6.1)."""
+    name = await session.scalar(
+        select(org_policies.c.time_zone).where(org_policies.c.org_id == org_id)
+    )
+    return zone(name or "UTC")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # Tests (and only tests) move time: a due-soon window opening, a calendar limit passing.
 # A context variable, so a frozen clock follows the request through the ASGI app in process
@@ -36,3 +38,30 @@ def rfc3339(value: datetime) -> str:
         value = value.replace(tzinfo=UTC)
     text = value.astimezone(UTC).isoformat()
     return text.replace("+00:00", "Z")
+
+
+@lru_cache(maxsize=512)
+def zone(name: str) -> ZoneInfo:
+    """An IANA time zone (the organization's, SPEC §6.1); ValueError for an unknown name."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name such as Europe/Paris)"
+        ) from None
+
+
+def local_date(moment: datetime, where: ZoneInfo) -> date:
+    """The date a person in ``where`` reads for ``moment``."""
+    return moment.astimezone(where).date()
+
+
+def local_today(where: ZoneInfo) -> date:
+    return local_date(utcnow(), where)
+
+
+def moment_of(value: date | datetime, where: ZoneInfo) -> datetime:
+    """A date a person entered means the start of that local day; a date-time is itself."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.combine(value, time(0), tzinfo=where).astimezone(UTC)

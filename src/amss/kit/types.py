@@ -85,3 +85,19 @@ Rate = Annotated[
     Field(max_digits=8, decimal_places=2),
     PlainSerializer(float, return_type=float, when_used="json"),
 ]
+
+
+def _date_or_datetime(value: Any) -> Any:
+    """``YYYY-MM-DD`` stays a date (the service reads it on the organization's calendar);
+    anything longer is an RFC 3339 date-time with an offset."""
+    if isinstance(value, str) and len(value) == 10:
+        parsed = _plain_date(value)
+        try:
+            return date.fromisoformat(parsed) if isinstance(parsed, str) else parsed
+        except ValueError:
+            raise ValueError("must be an RFC 3339 date-time or a YYYY-MM-DD date") from None
+    return _utc_datetime(value)
+
+
+# A moment a person may give as a plain local date ("done on 2025-03-05") or a date-time.
+LocalMoment = Annotated[date | datetime, BeforeValidator(_date_or_datetime)]

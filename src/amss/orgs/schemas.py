@@ -7,7 +7,9 @@ from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from amss.kit.timefmt import zone
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -30,6 +32,18 @@ class Organization(BaseModel):
     updated_at: datetime
 
 
+def _time_zone(value: str) -> str:
+    zone(value)  # ValueError names the unknown zone
+    return value
+
+
+TimeZoneName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    AfterValidator(_time_zone),
+]
+
+
 class PolicyUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     retention_days: int | None = Field(None, ge=1, le=36500)
@@ -41,6 +55,11 @@ class PolicyUpdate(BaseModel):
     due_soon_cycles: int | None = Field(None, ge=0, le=100_000)
     default_daily_hours: Decimal | None = Field(None, ge=0, le=24, decimal_places=2)
     default_daily_cycles: Decimal | None = Field(None, ge=0, le=1000, decimal_places=2)
+    time_zone: TimeZoneName | None = Field(
+        None,
+        description="IANA time zone of the organization's calendar: calendar limits end at "
+        "23:59:59 local, flight dates and expiry are local dates",
+    )
 
 
 class Policy(BaseModel):
@@ -54,6 +73,7 @@ class Policy(BaseModel):
     due_soon_cycles: int
     default_daily_hours: float | None
     default_daily_cycles: float | None
+    time_zone: str
     updated_at: datetime
 
 
@@ -67,6 +87,7 @@ REQUIRED_POLICY_FIELDS = frozenset(
         "due_soon_days",
         "due_soon_hours",
         "due_soon_cycles",
+        "time_zone",
     }
 )
 
@@ -78,5 +99,6 @@ DUE_POLICY_FIELDS = frozenset(
         "due_soon_cycles",
         "default_daily_hours",
         "default_daily_cycles",
+        "time_zone",
     }
 )

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Row, RowMapping
 from amss.db.scoped import NaturalKey, ScopedRepository, fetch_one
 from amss.db.tables import (
     maintenance_programs,
+    org_policies,
     part_definitions,
     part_items,
     part_reservations,
@@ -69,8 +70,14 @@ class DefinitionRepository(ScopedRepository):
     )
 
     def select(self) -> Select[Any]:
-        # The UTC date, as everywhere else in AMSS (not the server's TimeZone).
-        today = func.date(func.timezone("UTC", func.now()))
+        # The organization's local date (SPEC §6.1), not the server's.
+        zone = (
+            select(org_policies.c.time_zone)
+            .where(org_policies.c.org_id == part_definitions.c.org_id)
+            .correlate(part_definitions)
+            .scalar_subquery()
+        )
+        today = func.date(func.timezone(zone, func.now()))
         available = (
             select(func.count())
             .select_from(part_items)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from typing import Any, Literal
 from uuid import UUID
 
@@ -17,8 +18,8 @@ from amss.events import catalogue
 from amss.kit.errors import Conflict, Forbidden, invalid
 from amss.kit.pagination import Page
 from amss.kit.patching import patch_values
-from amss.kit.tenancy import act_in
-from amss.kit.timefmt import utcnow
+from amss.kit.tenancy import act_in, time_zone_of
+from amss.kit.timefmt import local_today, utcnow
 from amss.parts.repository import DefinitionRepository, ItemRepository, ReservationRepository
 from amss.parts.schemas import (
     Definition,
@@ -38,11 +39,16 @@ Settlement = Literal["used", "released"]
 # --- stock --------------------------------------------------------------------------------
 
 
+async def _today(uow: UnitOfWork, caller: Caller) -> date:
+    """Expiry dates are read on the organization's calendar (SPEC §6.1)."""
+    return local_today(await time_zone_of(uow.session, caller.org_id))
+
+
 async def check_low_stock(uow: UnitOfWork, caller: Caller, definition_ids: Iterable[UUID]) -> None:
     """One ``part_low_stock`` per crossing below ``min_stock`` (again only after recovery)."""
     now = utcnow()
     crossings = await DefinitionRepository(uow.session, caller.org_id).low_stock_crossings(
-        sorted(set(definition_ids)), now.date()
+        sorted(set(definition_ids)), await _today(uow, caller)
     )
     await journal.announce(
         uow, caller, [catalogue.part_low_stock(row._mapping, now) for row in crossings]
@@ -155,7 +161,7 @@ async def create_item(uow: UnitOfWork, caller: Caller, data: ItemCreate) -> Item
     caller = await act_in(uow, caller, data.org_id)
     authorize(caller, "parts.write")
     await DefinitionRepository(uow.session, caller.org_id).get_or_404(data.part_definition_id)
-    if data.expiry_date is not None and data.expiry_date < utcnow().date():
+    if data.expiry_date is not None and data.expiry_date < await _today(uow, caller):
         raise invalid("expiry_date", f"{data.expiry_date} is in the past")
     repo = ItemRepository(uow.session, caller.org_id)
     await repo.ensure_unique("serial_number", data.serial_number)
@@ -201,7 +207,7 @@ async def update_item(uow: UnitOfWork, caller: Caller, item_id: UUID, data: Item
         )
     if (
         sent.get("expiry_date") is not None
-        and sent["expiry_date"] < utcnow().date()
+        and sent["expiry_date"] < await _today(uow, caller)
         and current["status"] == "in_stock"
     ):
         raise invalid("expiry_date", f"{sent['expiry_date']} is in the past")
@@ -259,7 +265,7 @@ async def reserve(uow: UnitOfWork, caller: Caller, task: RowMapping, item_id: UU
     item = await ItemRepository(uow.session, caller.org_id).get_or_404(item_id, for_update=True)
     if item["status"] != "in_stock":
         raise Conflict(f"part item {item['serial_number']} is {item['status']}, not in stock")
-    if item["expiry_date"] is not None and item["expiry_date"] < utcnow().date():
+    if item["expiry_date"] is not None and item["expiry_date"] < await _today(uow, caller):
         raise Conflict(f"part item {item['serial_number']} expired on {item['expiry_date']}")
     if item["reserved"]:
         raise Conflict(f"part item {item['serial_number']} is already reserved")
@@ -294,7 +300,7 @@ async def reserve_required_parts(
         return []
     definitions = DefinitionRepository(uow.session, caller.org_id)
     items = ItemRepository(uow.session, caller.org_id)
-    today = utcnow().date()
+    today = await _today(uow, caller)
     picked: list[UUID] = []
     shortages: list[str] = []
     for need in await definitions.required_for_program(task["program_id"]):

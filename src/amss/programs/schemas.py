@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from amss.kit.types import Hours, UtcDateTime
+from amss.kit.types import Hours, LocalMoment
 
 TaskType = Literal["inspection", "repair", "overhaul"]
 IntervalType = Literal["flight_hours", "cycles", "calendar"]
@@ -73,11 +73,13 @@ class ProgramFields(BaseModel):
     estimated_duration_hours: (
         Annotated[Decimal, Field(gt=0, le=10_000, decimal_places=2)] | None
     ) = None
-    last_performed: UtcDateTime | None = Field(
-        None, description="date (or date-time) of the last accomplishment"
+    last_performed: LocalMoment | None = Field(
+        None,
+        description="programs for one aircraft only: date (on the organization's calendar) "
+        "or date-time of the last accomplishment, stored as that aircraft's last-done record",
     )
-    last_performed_hours: Annotated[Hours, Field(ge=0, le=999_999_999)] | None = None
-    last_performed_cycles: int | None = Field(None, ge=0, le=2_000_000_000)
+    last_performed_hours: Annotated[Hours, Field(ge=0, le=1_000_000)] | None = None
+    last_performed_cycles: int | None = Field(None, ge=0, le=10_000_000)
     required_parts: list[RequiredPart] | None = Field(
         None, max_length=100, description="parts that starting a task of this program reserves"
     )
@@ -154,7 +156,9 @@ class Program(BaseModel):
     tolerance_days: int | None
     next_due_basis: Basis
     estimated_duration_hours: float
-    last_performed: datetime | None
+    last_performed: datetime | None = Field(
+        description="one-aircraft programs: the newest last-done record; null otherwise"
+    )
     last_performed_hours: Hours | None
     last_performed_cycles: int | None
     required_parts: list[RequiredPart]

@@ -10,12 +10,14 @@ from sqlalchemy.engine import RowMapping
 from amss.audit import journal
 from amss.auth.rules import Caller, authorize
 from amss.db.uow import UnitOfWork
-from amss.due import engine
+from amss.due import engine, records, rules
+from amss.due.repository import RecordRepository
 from amss.fleet.repository import AircraftRepository
-from amss.kit.errors import FieldProblem, NotFound, ValidationFailed, invalid
+from amss.kit.errors import Conflict, FieldProblem, NotFound, ValidationFailed, invalid
 from amss.kit.pagination import Page
 from amss.kit.patching import diff, patch_values
 from amss.kit.tenancy import act_in
+from amss.kit.timefmt import moment_of, utcnow, zone
 from amss.programs.repository import ProgramRepository
 from amss.programs.schemas import (
     INTERVAL_FIELDS,
@@ -42,9 +44,6 @@ STORED_FIELDS = (
     "tolerance_days",
     "next_due_basis",
     "estimated_duration_hours",
-    "last_performed",
-    "last_performed_hours",
-    "last_performed_cycles",
 )
 # Changes after which the due engine must follow: which aircraft, and their limits.
 DUE_INPUTS = frozenset(
@@ -55,20 +54,105 @@ DUE_INPUTS = frozenset(
         "tolerance_hours",
         "tolerance_cycles",
         "tolerance_days",
-        "last_performed",
-        "last_performed_hours",
-        "last_performed_cycles",
     }
 )
+# The original system's program-level baseline: one aircraft's last-done record now.
+BASELINE = rules.AnchorFields("last_performed", "last_performed_hours", "last_performed_cycles")
 NOT_NULL_FIELDS = ("name", "task_type", "next_due_basis", "estimated_duration_hours")
 
 
 async def _views(uow: UnitOfWork, caller: Caller, rows: list[RowMapping]) -> list[Program]:
-    """Programs with their ``required_parts`` (one query for the whole page)."""
+    """Programs with their ``required_parts`` and, for one-aircraft programs, their newest
+    last-done record as ``last_performed*`` (two queries for the whole page)."""
     parts = await ProgramRepository(uow.session, caller.org_id).required_parts(
         [row["id"] for row in rows]
     )
-    return [to_program({**dict(row), "required_parts": parts[row["id"]]}) for row in rows]
+    baselines = await RecordRepository(uow.session, caller.org_id).newest_of_programs(
+        [(row["id"], row["aircraft_id"]) for row in rows if row["aircraft_id"] is not None]
+    )
+    views = []
+    for row in rows:
+        record = baselines.get(row["id"])
+        views.append(
+            to_program(
+                {
+                    **dict(row),
+                    "required_parts": parts[row["id"]],
+                    "last_performed": record["performed_at"] if record else None,
+                    "last_performed_hours": record["performed_hours"] if record else None,
+                    "last_performed_cycles": record["performed_cycles"] if record else None,
+                }
+            )
+        )
+    return views
+
+
+def _baseline_sent(data: ProgramCreate | ProgramUpdate) -> bool:
+    return any(
+        getattr(data, name) is not None for name in (BASELINE.at, BASELINE.hours, BASELINE.cycles)
+    )
+
+
+async def _record_baseline(
+    uow: UnitOfWork, caller: Caller, program: RowMapping, data: ProgramCreate | ProgramUpdate
+) -> bool:
+    """``last_performed*`` of a one-aircraft program become that aircraft's last-done
+    record; on a wider program they are refused: one aircraft's hours are never another's
+    baseline (SPEC §6.2)."""
+    if not _baseline_sent(data):
+        return False
+    sent = next(
+        name
+        for name in (BASELINE.at, BASELINE.hours, BASELINE.cycles)
+        if getattr(data, name) is not None
+    )
+    if program["aircraft_id"] is None:
+        raise invalid(
+            sent,
+            "only a program for one aircraft takes a last-done point; for a model- or "
+            "organization-wide program record it per aircraft "
+            "(POST /aircraft/{id}/compliance-records)",
+        )
+    if data.last_performed is None:
+        raise invalid(BASELINE.at, f"required with {sent}")
+    craft = await AircraftRepository(uow.session, caller.org_id).get_or_404(
+        program["aircraft_id"], for_update=True
+    )
+    performed_at = moment_of(data.last_performed, zone(craft["time_zone"]))
+    rules.check_anchors(
+        BASELINE,
+        interval=rules.Interval.of(program),
+        at=performed_at,
+        hours=data.last_performed_hours,
+        cycles=data.last_performed_cycles,
+        meters=rules.Meters(craft["flight_hours_total"], craft["cycles_total"]),
+        now=utcnow(),
+    )
+    newest = (
+        await RecordRepository(uow.session, caller.org_id).newest(craft["id"], [program["id"]])
+    ).get(program["id"])
+    if newest is not None and newest["performed_at"] > performed_at:
+        raise Conflict(
+            f"{craft['tail_number']} has a newer last-done record of {program['name']!r} "
+            f"({newest['performed_at'].isoformat()}); records are history and a baseline "
+            "cannot move back"
+        )
+    await records.write(
+        uow,
+        caller,
+        [
+            records.Accomplishment(
+                program_id=program["id"],
+                aircraft_id=craft["id"],
+                performed_at=performed_at,
+                performed_hours=data.last_performed_hours,
+                performed_cycles=data.last_performed_cycles,
+                source="record",
+                reference=f"last_performed of program {program['name']!r}",
+            )
+        ],
+    )
+    return True
 
 
 async def _set_required_parts(
@@ -105,6 +189,7 @@ async def create_program(uow: UnitOfWork, caller: Caller, data: ProgramCreate) -
         details={"new": {**stored, "required_parts": parts or []}},
         entity_version=row["version"],
     )
+    await _record_baseline(uow, caller, row, data)
     await engine.after_change(
         uow, caller, reason=f"program {row['name']!r} created", program_ids=[row["id"]]
     )
@@ -149,6 +234,7 @@ async def update_program(
     if sent.get("aircraft_id") is not None:
         await _check_aircraft(uow, caller, sent["aircraft_id"])
     row, changes = await repo.patch(current, sent)
+    baseline = await _record_baseline(uow, caller, row, data)
     if "required_parts" in data.model_fields_set:
         parts = data.model_dump(mode="python")["required_parts"] or []
         before = (await repo.required_parts([program_id]))[program_id]
@@ -159,18 +245,19 @@ async def update_program(
             assert bumped is not None
             row = bumped
         changes.update(parts_changes)
-    if not changes:
+    if not changes and not baseline:
         return (await _views(uow, caller, [row]))[0]
-    await journal.record(
-        uow,
-        caller,
-        entity_type="maintenance_program",
-        entity_id=program_id,
-        action="update",
-        details={"changes": changes},
-        entity_version=row["version"],
-    )
-    if DUE_INPUTS & changes.keys():
+    if changes:
+        await journal.record(
+            uow,
+            caller,
+            entity_type="maintenance_program",
+            entity_id=program_id,
+            action="update",
+            details={"changes": changes},
+            entity_version=row["version"],
+        )
+    if baseline or DUE_INPUTS & changes.keys():
         await engine.after_change(
             uow, caller, reason=f"program {row['name']!r} changed", program_ids=[program_id]
         )

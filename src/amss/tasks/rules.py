@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from amss.due.rules import FINAL_STATES, OPEN_STATES, TaskState
+from amss.due.rules import FINAL_STATES, OPEN_STATES, Meters, TaskState
 from amss.kit.errors import Conflict, invalid
 
 __all__ = ["FINAL_STATES", "OPEN_STATES", "TaskState"]
@@ -112,16 +112,33 @@ def check_compliance_items(items: Sequence[ItemState]) -> None:
             raise Conflict(f"{name} is not signed off")
 
 
+def check_completed_at(
+    done_at: datetime, now: datetime, *, basis_at: datetime | None, previous: datetime | None
+) -> None:
+    """Back-dated completion (work finished on Friday, entered on Monday): never in the
+    future, never before the task's basis or the previous completion of the requirement."""
+    if done_at > now:
+        raise invalid("completed_at", f"{done_at.isoformat()} is in the future")
+    if basis_at is not None and done_at < basis_at:
+        raise invalid("completed_at", f"is before the task's basis ({basis_at.isoformat()})")
+    if previous is not None and done_at < previous:
+        raise invalid(
+            "completed_at",
+            f"is before the previous completion of this requirement ({previous.isoformat()})",
+        )
+
+
 def completion_meters(
-    hours: Decimal | None, cycles: int | None, meter_hours: Decimal, meter_cycles: int
+    hours: Decimal | None, cycles: int | None, *, at_completion: Meters, now: Meters
 ) -> tuple[Decimal, int]:
-    """The meters the completion records: the aircraft's, or those supplied (not above)."""
-    done_hours = Decimal(hours) if hours is not None else meter_hours
-    done_cycles = cycles if cycles is not None else meter_cycles
-    if done_hours > meter_hours:
-        raise invalid("completed_hours", f"is above the aircraft's meter ({meter_hours})")
-    if done_cycles > meter_cycles:
-        raise invalid("completed_cycles", f"is above the aircraft's meter ({meter_cycles})")
+    """The meters the completion records: those at the moment of completion, or those
+    supplied — never above today's meters."""
+    done_hours = Decimal(hours) if hours is not None else at_completion.hours
+    done_cycles = cycles if cycles is not None else at_completion.cycles
+    if done_hours > now.hours:
+        raise invalid("completed_hours", f"is above the aircraft's meter ({now.hours})")
+    if done_cycles > now.cycles:
+        raise invalid("completed_cycles", f"is above the aircraft's meter ({now.cycles})")
     return done_hours, done_cycles
 
 

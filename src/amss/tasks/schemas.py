@@ -11,8 +11,8 @@ from sqlalchemy.engine import RowMapping
 
 from amss.compliance.schemas import ComplianceItem
 from amss.due.rules import TaskState
-from amss.due.schemas import DueAnswer, due_answer
-from amss.kit.types import Hours, UtcDateTime
+from amss.due.schemas import BasisSource, DueAnswer, due_answer
+from amss.kit.types import Hours, LocalMoment, UtcDateTime
 from amss.parts.schemas import Reservation
 
 TaskType = Literal["inspection", "repair", "overhaul"]
@@ -32,6 +32,9 @@ class Task(DueAnswer):
     basis_at: datetime | None
     basis_hours: Hours | None
     basis_cycles: int | None
+    basis_source: BasisSource | None = Field(
+        description="what the limits rest on (record, completion, assumed); null for manual tasks"
+    )
     assigned_mechanic_id: UUID | None
     notes: str | None
     cancel_reason: str | None
@@ -106,7 +109,14 @@ class TaskTransition(BaseModel):
     parts_used: list[UUID] | None = Field(
         None, max_length=1000, description="reserved items used by the work"
     )
-    completed_hours: Annotated[Hours, Field(ge=0, le=1_000_000)] | None = None
+    completed_at: LocalMoment | None = Field(
+        None,
+        description="when the work was finished, if not now (a date is read on the "
+        "organization's calendar): not in the future, not before the task's basis",
+    )
+    completed_hours: Annotated[Hours, Field(ge=0, le=1_000_000)] | None = Field(
+        None, description="default: the meters at completed_at"
+    )
     completed_cycles: int | None = Field(None, ge=0, le=10_000_000)
     allow_early_completion: bool = False
     org_id: UUID | None = Field(None, description="admin only: the organization")

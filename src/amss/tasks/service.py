@@ -16,8 +16,9 @@ from amss.audit import journal
 from amss.auth.rules import Caller, authorize, may_work_on
 from amss.compliance import service as compliance
 from amss.db.uow import UnitOfWork
-from amss.due import engine
-from amss.due.repository import TaskRepository
+from amss.due import engine, records
+from amss.due.repository import RecordRepository, TaskRepository
+from amss.due.rules import Meters
 from amss.events import catalogue
 from amss.fleet.repository import AircraftRepository
 from amss.fleet.status import StatusChange, change_status
@@ -25,7 +26,7 @@ from amss.kit.errors import Conflict, Forbidden, NotFound, invalid
 from amss.kit.pagination import Page
 from amss.kit.patching import patch_values
 from amss.kit.tenancy import act_in
-from amss.kit.timefmt import utcnow
+from amss.kit.timefmt import local_date, moment_of, utcnow, zone
 from amss.parts import service as parts
 from amss.tasks import rules
 from amss.tasks.schemas import (
@@ -220,6 +221,15 @@ async def _complete(
 ) -> dict[str, Any]:
     notes = rules.work_done(data.notes)
     now = utcnow()
+    where = zone(craft["time_zone"])
+    done_at = moment_of(data.completed_at, where) if data.completed_at is not None else now
+    previous = None
+    if task["program_id"] is not None:
+        newest = await RecordRepository(uow.session, caller.org_id).newest(
+            craft["id"], [task["program_id"]]
+        )
+        previous = newest[task["program_id"]]["performed_at"] if newest else None
+    rules.check_completed_at(done_at, now, basis_at=task["basis_at"], previous=previous)
     rules.check_early_completion(
         task["title"],
         task["end_time"],
@@ -229,20 +239,42 @@ async def _complete(
     )
     items = await compliance.items_of(uow, caller, task["id"])
     rules.check_compliance_items([rules.ItemState.of(item.model_dump()) for item in items])
+    meters_now = Meters(craft["flight_hours_total"], craft["cycles_total"])
+    at_completion = meters_now
+    if data.completed_at is not None:
+        hours_then, cycles_then = await AircraftRepository(uow.session, caller.org_id).meters_at(
+            craft["id"], local_date(done_at, where)
+        )
+        at_completion = Meters(hours_then, cycles_then)
     hours, cycles = rules.completion_meters(
-        data.completed_hours,
-        data.completed_cycles,
-        craft["flight_hours_total"],
-        craft["cycles_total"],
+        data.completed_hours, data.completed_cycles, at_completion=at_completion, now=meters_now
     )
     reserved = await parts.active_reservations(uow, caller, task["id"])
     used = rules.check_parts_used(data.parts_used or [], reserved)
     await parts.settle_all(uow, caller, task, used)
-    await AircraftRepository(uow.session, caller.org_id).record_maintenance(craft["id"], now)
+    await AircraftRepository(uow.session, caller.org_id).record_maintenance(craft["id"], done_at)
+    if task["program_id"] is not None:
+        await records.write(
+            uow,
+            caller,
+            [
+                records.Accomplishment(
+                    program_id=task["program_id"],
+                    aircraft_id=craft["id"],
+                    performed_at=done_at,
+                    performed_hours=hours,
+                    performed_cycles=cycles,
+                    source="task",
+                    reference=f"maintenance task {task['id']}",
+                    task_id=task["id"],
+                    certified_by_user_id=caller.user_id,
+                )
+            ],
+        )
     return {
         "state": "completed",
         "notes": notes,
-        "completed_at": now,
+        "completed_at": done_at,
         "completed_by": caller.user_id,
         "completed_hours": hours,
         "completed_cycles": cycles,
