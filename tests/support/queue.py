@@ -50,7 +50,9 @@ async def worker_ids(database: Database) -> set[int]:
         return {int(row.id) for row in rows}
 
 
-async def delivery_jobs(database: Database, *, status: str | None = None) -> list[dict[str, object]]:
+async def delivery_jobs(
+    database: Database, *, status: str | None = None
+) -> list[dict[str, object]]:
     """Delivery jobs: id, status, worker, attempts and the delivery ids they carry."""
     async with database.engine.connect() as conn:
         rows = await conn.execute(

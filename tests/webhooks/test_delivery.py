@@ -134,7 +134,9 @@ async def test_a_rolled_back_change_sends_nothing(
     await subscribe(committing_client, bearer(app.state.signer, admin), receiver.url, ["*"])
 
     def change(marker: uuid.UUID) -> list[Event]:
-        return [Event("task_updated", "maintenance_task", marker, {"task_id": marker}, f"t:{marker}")]
+        return [
+            Event("task_updated", "maintenance_task", marker, {"task_id": marker}, f"t:{marker}")
+        ]
 
     rolled_back, committed = uuid.uuid4(), uuid.uuid4()
     with pytest.raises(RuntimeError):
@@ -542,9 +544,7 @@ async def test_deleting_a_webhook_cancels_pending_deliveries_and_keeps_history(
         assert await deliver(db, settings, http, StreamPublisher(None), pending) == "not open"
     assert receiver.requests == []
     audit = await hook.connection.scalar(
-        text(
-            "SELECT count(*) FROM audit_logs WHERE entity_id = :w AND action = 'delete'"
-        ),
+        text("SELECT count(*) FROM audit_logs WHERE entity_id = :w AND action = 'delete'"),
         {"w": hook.webhook_id},
     )
     assert audit == 1
@@ -570,9 +570,7 @@ async def test_deliveries_filter_by_status(
     assert bad.status_code == 400 and bad.json()["details"][0]["field"] == "status"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="redeliver 500 until the repository base is fixed (issue 9)"
-)
+@pytest.mark.xfail(strict=True, reason="redeliver 500 until the repository base is fixed (issue 9)")
 async def test_redeliver_queues_a_dead_delivery_again_and_it_is_sent(
     client: httpx.AsyncClient,
     db: Database,

@@ -80,9 +80,9 @@ async def stop(worker: WorkerProcess) -> None:
 
 
 @asynccontextmanager
-async def workers(database: Database, database_url: str, *names: str) -> AsyncIterator[
-    list[WorkerProcess]
-]:
+async def workers(
+    database: Database, database_url: str, *names: str
+) -> AsyncIterator[list[WorkerProcess]]:
     started: list[WorkerProcess] = []
     try:
         for name in names:
@@ -204,7 +204,9 @@ async def test_two_workers_deliver_1000_events_each_exactly_once(
     assert {row.id for row in rows} == set(counts)
     assert all(
         (row.status, row.attempt_count, row.successes) == ("delivered", 1, 1) for row in rows
-    ), [row for row in rows if (row.status, row.attempt_count, row.successes) != ("delivered", 1, 1)][:5]
+    ), [
+        row for row in rows if (row.status, row.attempt_count, row.successes) != ("delivered", 1, 1)
+    ][:5]
 
 
 async def test_killing_a_worker_loses_no_delivery(
