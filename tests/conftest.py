@@ -29,6 +29,7 @@ from amss.db.embedded import EmbeddedPostgres
 from amss.db.engine import Database, libpq_url
 from amss.kit.keys import KeyPair, generate_key_pair
 from amss.kit.logging import configure_logging
+from tests.support.queue import clean_queue
 from tests.support.tcp_proxy import TcpProxy, tcp_proxy
 
 _TEMPLATE_LOCK = 0x54504C
@@ -202,6 +203,15 @@ async def serve_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://amss.test") as http:
             yield http
+
+
+@pytest.fixture
+async def clean_jobs(database: Database) -> AsyncIterator[None]:
+    """For tests that run workers: an empty job queue, outbox and subscription table before
+    and after, so what earlier tests committed never changes their outcome."""
+    await clean_queue(database)
+    yield
+    await clean_queue(database)
 
 
 @pytest.fixture

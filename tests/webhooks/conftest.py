@@ -23,7 +23,7 @@ from amss.config import Settings
 from amss.db.engine import Database
 from amss.worker import create_worker_app, run_worker
 from tests.support.polling import eventually
-from tests.support.queue import clean_queue, worker_ids
+from tests.support.queue import worker_ids
 from tests.test_cli import free_port
 
 
@@ -99,14 +99,6 @@ async def _receiving() -> AsyncIterator[Receiver]:
         server.should_exit = True
         server.force_exit = True
         await task
-
-
-@pytest.fixture
-async def clean_jobs(database: Database) -> AsyncIterator[None]:
-    """An empty job queue, outbox and subscription table before and after the test."""
-    await clean_queue(database)
-    yield
-    await clean_queue(database)
 
 
 @pytest.fixture
