@@ -377,3 +377,75 @@ async def test_sql_calendar_due_agrees_with_the_rule(connection: AsyncConnection
             {"at": at, "days": days, "months": months},
         )
         assert in_sql == rules.calendar_due(at, days, months), (at, days, months)
+
+
+@pytest.mark.parametrize(
+    ("due_in_days", "due_hours", "due_cycles", "hours", "cycles", "per_day"),
+    [
+        (365, 1100, None, 1000, 0, (10, None)),  # hours govern: 10 days
+        (5, 1100, None, 1000, 0, (10, None)),  # the calendar comes first
+        (None, 1100, 900, 1090, 800, (2, 4)),  # 5 days by hours, 25 by cycles
+        (None, 1100, 900, 1100, 899, (2, 4)),  # hours limit reached: now
+        (None, 1100, 900, 1000, 800, (None, None)),  # no rate, no calendar: no projection
+        (30, 5000, None, 0, 0, (D("0.1"), None)),  # beyond the forecast horizon by hours
+    ],
+)
+async def test_sql_projection_agrees_with_the_rule(
+    db: Database,
+    connection: AsyncConnection,
+    due_in_days: int | None,
+    due_hours: int | None,
+    due_cycles: int | None,
+    hours: int,
+    cycles: int,
+    per_day: tuple[Decimal | int | None, Decimal | int | None],
+) -> None:
+    """The due list reads the SQL forecast: it gives the rule's date and governing limit."""
+    from amss.db.uow import UnitOfWork
+    from amss.programs.forecast import reproject
+
+    now = frozen_now()
+    due_at = now + timedelta(days=due_in_days) if due_in_days is not None else None
+    org_id = await make_org(connection)
+    craft = await connection.scalar(
+        text(
+            "INSERT INTO aircraft (org_id, tail_number, model, flight_hours_total, cycles_total,"
+            " avg_daily_hours, avg_daily_cycles) VALUES (:o, 'N1PJ', 'M', :h, :c, :rh, :rc)"
+            " RETURNING id"
+        ),
+        {"o": org_id, "h": hours, "c": cycles, "rh": per_day[0], "rc": per_day[1]},
+    )
+    task = await connection.scalar(
+        text(
+            "INSERT INTO maintenance_tasks (org_id, aircraft_id, title, due_at, due_hours,"
+            " due_cycles) VALUES (:o, :a, 't', :due_at, :dh, :dc) RETURNING id"
+        ),
+        {"o": org_id, "a": craft, "due_at": due_at, "dh": due_hours, "dc": due_cycles},
+    )
+    async with UnitOfWork(db.session_factory) as uow:
+        await reproject(uow.session, org_id, [craft], now)
+        await uow.commit()
+    row = (
+        await connection.execute(
+            text("SELECT projected_due_at, governing_limit FROM maintenance_tasks WHERE id = :t"),
+            {"t": task},
+        )
+    ).one()
+    when, governing = rules.projection(
+        rules.Limits(
+            due_at,
+            D(due_hours) if due_hours is not None else None,
+            due_cycles,
+        ),
+        rules.Meters(D(hours), cycles),
+        rules.Rates(
+            D(per_day[0]) if per_day[0] is not None else None,
+            D(per_day[1]) if per_day[1] is not None else None,
+        ),
+        now,
+    )
+    assert row.governing_limit == governing
+    if when is None:
+        assert row.projected_due_at is None
+    else:
+        assert abs(row.projected_due_at - when) <= timedelta(milliseconds=1)
