@@ -13,8 +13,11 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from amss.db.engine import Database
+from amss.db.uow import UnitOfWork
 from amss.kit.timefmt import clock_at
 from amss.programs import rules
+from amss.programs.forecast import reproject
 from tests.factories import bearer, make_org, make_user
 
 D = Decimal
@@ -401,9 +404,6 @@ async def test_sql_projection_agrees_with_the_rule(
     per_day: tuple[Decimal | int | None, Decimal | int | None],
 ) -> None:
     """The due list reads the SQL forecast: it gives the rule's date and governing limit."""
-    from amss.db.uow import UnitOfWork
-    from amss.programs.forecast import reproject
-
     now = frozen_now()
     due_at = now + timedelta(days=due_in_days) if due_in_days is not None else None
     org_id = await make_org(connection)
