@@ -29,6 +29,8 @@ from amss.db.embedded import EmbeddedPostgres
 from amss.db.engine import Database, libpq_url
 from amss.kit.keys import KeyPair, generate_key_pair
 from amss.kit.logging import configure_logging
+from tests.support.queue import clean_queue
+from tests.support.tcp_proxy import TcpProxy, tcp_proxy
 
 _TEMPLATE_LOCK = 0x54504C
 
@@ -115,8 +117,34 @@ def worker_id() -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str | None:
-    return os.environ.get("AMSS_TEST_REDIS_URL") or None
+def redis_url() -> str:
+    """The Redis of ``AMSS_TEST_REDIS_URL`` (CI sets it), checked once: a test that needs
+    Redis is skipped only when none is configured, and fails when one is configured but
+    does not answer, so a broken Redis in CI can never pass as "skipped"."""
+    url = os.environ.get("AMSS_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("AMSS_TEST_REDIS_URL is not set")
+    import redis
+
+    try:
+        probe = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            probe.ping()
+        finally:
+            probe.close()
+    except redis.RedisError as error:
+        pytest.fail(
+            f"AMSS_TEST_REDIS_URL={url} is set but Redis does not answer: {error}", pytrace=False
+        )
+    return url
+
+
+@asynccontextmanager
+async def redis_behind_proxy(redis_url: str) -> AsyncIterator[tuple[TcpProxy, str]]:
+    """A URL for AMSS that reaches the test Redis through a proxy the test can cut."""
+    parts = urlsplit(redis_url)
+    async with tcp_proxy(parts.hostname or "127.0.0.1", parts.port or 6379) as proxy:
+        yield proxy, urlunsplit(parts._replace(netloc=f"127.0.0.1:{proxy.port}"))
 
 
 @pytest.fixture(scope="session")
@@ -175,6 +203,15 @@ async def serve_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://amss.test") as http:
             yield http
+
+
+@pytest.fixture
+async def clean_jobs(database: Database) -> AsyncIterator[None]:
+    """For tests that run workers: an empty job queue, outbox and subscription table before
+    and after, so what earlier tests committed never changes their outcome."""
+    await clean_queue(database)
+    yield
+    await clean_queue(database)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -9,7 +10,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from amss.cli import cli
 from tests.db.test_embedded import postmaster_running
+from tests.support.polling import eventually
 
 
 def test_keys_prints_a_matching_rsa_pair() -> None:
@@ -66,48 +67,50 @@ def start_serve(data_dir: Path, port: int) -> subprocess.Popen[str]:
     )
 
 
-def wait_healthy(process: subprocess.Popen[str], port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(
-                f"serve exited early: {process.stdout.read() if process.stdout else ''}"
-            )
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("serve did not become healthy within 60 s")
+async def wait_healthy(process: subprocess.Popen[str], port: int) -> None:
+    async with httpx.AsyncClient(timeout=1) as http:
+
+        async def healthy() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"serve exited early: {process.stdout.read() if process.stdout else ''}"
+                )
+            try:
+                return (await http.get(f"http://127.0.0.1:{port}/health")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await eventually(healthy, timeout=60, what="serve answering /health")
 
 
-def stop(process: subprocess.Popen[str], signum: int) -> str:
+async def stop(process: subprocess.Popen[str], signum: int) -> str:
     process.send_signal(signum)
-    output, _ = process.communicate(timeout=60)
+    output, _ = await asyncio.to_thread(process.communicate, timeout=60)
     return output
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_serve_runs_on_the_embedded_database_and_stops_it(data_dir: Path, signum: int) -> None:
+async def test_serve_runs_on_the_embedded_database_and_stops_it(
+    data_dir: Path, signum: int
+) -> None:
     port = free_port()
     process = start_serve(data_dir, port)
     try:
-        wait_healthy(process, port)
-        base = f"http://127.0.0.1:{port}"
-        assert httpx.get(f"{base}/ready").json()["checks"]["database"] == "ok"
-        assert httpx.get(f"{base}/api/v1/nope").json()["code"] == "not_found"
-        assert httpx.get(f"{base}/openapi.yaml").text.startswith("openapi: 3")
+        await wait_healthy(process, port)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            assert (await http.get("/ready")).json()["checks"]["database"] == "ok"
+            assert (await http.get("/api/v1/nope")).json()["code"] == "not_found"
+            assert (await http.get("/openapi.yaml")).text.startswith("openapi: 3")
     finally:
-        output = stop(process, signum)
+        output = await stop(process, signum)
     assert "Swagger UI" in output
     assert not postmaster_running(data_dir / "postgres"), output
 
     # A second start reuses the data directory: no new cluster, schema already there.
     process = start_serve(data_dir, port)
     try:
-        wait_healthy(process, port)
+        await wait_healthy(process, port)
     finally:
-        output = stop(process, signal.SIGINT)
+        output = await stop(process, signal.SIGINT)
     assert "Initializing pgdata" not in output
     assert not postmaster_running(data_dir / "postgres")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
-import time
+import uuid
 from datetime import timedelta
 
 import httpx
@@ -19,6 +20,7 @@ from amss.due import jobs
 from amss.kit import retention
 from amss.kit.schedule import cron_for
 from tests.factories import make_org, make_user
+from tests.support.polling import eventually
 from tests.test_cli import free_port
 
 
@@ -91,39 +93,109 @@ async def test_forecast_refresh_recomputes_observed_rates(
     assert float(rate) == 6.0
 
 
-async def test_retention_forgets_expired_keys_and_never_audit_rows(
+async def test_retention_purges_old_events_and_expired_keys_and_keeps_every_audit_row(
     db: Database, connection: AsyncConnection
 ) -> None:
-    org_id = await make_org(connection)
-    user = await make_user(connection, org_id, "viewer")
-    for key, expiry in (
-        ("old", "now() - interval '1 hour'"),
-        ("fresh", "now() + interval '1 hour'"),
+    short = await make_org(connection, retention_days=30)
+    default = await make_org(connection)  # 365 days
+    user = await make_user(connection, short, "viewer")
+    for key, expiry in (("old", "1 hour"), ("fresh", "-1 hour")):
+        await connection.execute(
+            text(
+                "INSERT INTO idempotency_keys (org_id, user_id, key, fingerprint, locked_until,"
+                " expires_at) VALUES (:o, :u, :k, 'f', now(), now() - CAST(:e AS interval))"
+            ),
+            {"o": short, "u": user.id, "k": key, "e": expiry},
+        )
+    for org_id, name, age_days, dispatched in (
+        (short, "old", 40, True),  # past the 30 days and dispatched: forgotten
+        (short, "old but never dispatched", 40, False),  # still owed to subscribers: kept
+        (short, "recent", 10, True),
+        (default, "old for 30, young for 365", 40, True),
     ):
         await connection.execute(
             text(
-                "INSERT INTO idempotency_keys (org_id, user_id, key, fingerprint, locked_until, expires_at)"
-                f" VALUES (:o, :u, :k, 'f', now(), {expiry})"
+                "INSERT INTO outbox_events (org_id, event_type, aggregate_type, payload,"
+                " dedupe_key, created_at, dispatched_at) VALUES (:o, 'task_updated',"
+                " 'maintenance_task', '{}', :k, now() - make_interval(days => :d),"
+                " CASE WHEN :sent THEN now() - make_interval(days => :d) END)"
             ),
-            {"o": org_id, "u": user.id, "k": key},
+            {"o": org_id, "k": name, "d": age_days, "sent": dispatched},
         )
-    audit_before = await connection.scalar(text("SELECT count(*) FROM audit_logs"))
-    result = await retention.purge(db)
-    assert result.idempotency_keys >= 1
-    keys = (
-        (
+    for org_id in (short, default):
+        for age_days in (400, 40, 0):  # audit rows far older than any retention period
             await connection.execute(
-                text("SELECT key FROM idempotency_keys WHERE org_id = :o"), {"o": org_id}
+                text(
+                    "INSERT INTO audit_logs (org_id, entity_type, action, timestamp, prev_hash,"
+                    " hash) VALUES (:o, 'probe', 'update', now() - make_interval(days => :d),"
+                    " '', '')"
+                ),
+                {"o": org_id, "d": age_days},
             )
+
+    async def state() -> tuple[dict[str, list[str]], dict[str, int], list[str]]:
+        events = await connection.execute(
+            text(
+                "SELECT org_id, dedupe_key FROM outbox_events"
+                " WHERE org_id IN (:s, :d) ORDER BY dedupe_key"
+            ),
+            {"s": short, "d": default},
         )
-        .scalars()
-        .all()
-    )
-    assert keys == ["fresh"]
-    assert await connection.scalar(text("SELECT count(*) FROM audit_logs")) == audit_before
+        by_org: dict[str, list[str]] = {"short": [], "default": []}
+        for row in events:
+            by_org["short" if row.org_id == short else "default"].append(row.dedupe_key)
+        audit = await connection.execute(
+            text(
+                "SELECT org_id, count(*) AS n FROM audit_logs WHERE org_id IN (:s, :d)"
+                " GROUP BY org_id"
+            ),
+            {"s": short, "d": default},
+        )
+        audit_counts = {"short" if r.org_id == short else "default": r.n for r in audit}
+        keys = await connection.execute(
+            text("SELECT key FROM idempotency_keys WHERE org_id = :o ORDER BY key"), {"o": short}
+        )
+        return by_org, audit_counts, [row.key for row in keys]
+
+    events_before, audit_before, keys_before = await state()
+    assert events_before == {
+        "short": ["old", "old but never dispatched", "recent"],
+        "default": ["old for 30, young for 365"],
+    }
+    assert audit_before == {"short": 3, "default": 3} and keys_before == ["fresh", "old"]
+
+    result = await retention.purge(db)
+
+    events_after, audit_after, keys_after = await state()
+    assert events_after == {
+        "short": ["old but never dispatched", "recent"],
+        "default": ["old for 30, young for 365"],
+    }
+    assert keys_after == ["fresh"]
+    assert audit_after == audit_before  # every audit row kept, the 400-day-old ones too
+    assert result.events >= 1 and result.idempotency_keys >= 1
 
 
-def test_amss_worker_runs_the_periodic_sweep_and_serves_health(database_url: str) -> None:
+async def test_amss_worker_runs_the_periodic_sweep_and_serves_health(
+    database: Database, database_url: str, clean_jobs: None
+) -> None:
+    async with database.engine.begin() as conn:
+        org_id = await make_org(conn, name=f"Periodic {uuid.uuid4().hex[:8]}")
+        craft = await conn.scalar(
+            text(
+                "INSERT INTO aircraft (org_id, tail_number, model) VALUES (:o, 'N1PS', 'C172')"
+                " RETURNING id"
+            ),
+            {"o": org_id},
+        )
+        # Written straight to the table: nothing has generated its task yet.
+        program = await conn.scalar(
+            text(
+                "INSERT INTO maintenance_programs (org_id, name, interval_hours, aircraft_id)"
+                " VALUES (:o, '50-hour', 50, :a) RETURNING id"
+            ),
+            {"o": org_id, "a": craft},
+        )
     port = free_port()
     env = {
         **os.environ,
@@ -139,21 +211,38 @@ def test_amss_worker_runs_the_periodic_sweep_and_serves_health(database_url: str
         stderr=subprocess.STDOUT,
         text=True,
     )
+    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        swept = False
-        while time.monotonic() < deadline and not swept:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
-                swept = 'amss_job_runs_total{job="due_sweep"}' in metrics
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        assert swept, "no periodic sweep within 60 s"
-        assert httpx.get(f"http://127.0.0.1:{port}/ready").json()["checks"]["database"] == "ok"
-        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/aircraft").status_code == 404
+        async with httpx.AsyncClient(base_url=base, timeout=5) as http:
+
+            async def generated() -> int:
+                assert process.poll() is None, "the worker exited"
+                async with database.engine.connect() as conn:
+                    return int(
+                        await conn.scalar(
+                            text(
+                                "SELECT count(*) FROM maintenance_tasks"
+                                " WHERE program_id = :p AND state = 'scheduled'"
+                            ),
+                            {"p": program},
+                        )
+                        or 0
+                    )
+
+            # The periodic sweep, not a request, made the task.
+            assert await eventually(generated, timeout=60, what="the periodic sweep") == 1
+
+            async def sweep_counted() -> bool:
+                try:
+                    metrics = (await http.get("/metrics")).text
+                except httpx.TransportError:
+                    return False
+                return 'amss_job_runs_total{job="due_sweep"}' in metrics
+
+            await eventually(sweep_counted, timeout=30, what="due_sweep in the worker's metrics")
+            assert (await http.get("/ready")).json()["checks"]["database"] == "ok"
+            assert (await http.get("/api/v1/aircraft")).status_code == 404
     finally:
         process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=60)
+        await asyncio.to_thread(process.communicate, timeout=60)
     assert process.returncode in (0, 128 + signal.SIGTERM, -signal.SIGTERM)

@@ -86,6 +86,25 @@ async def test_audit_rows_cannot_be_updated_or_deleted(connection: AsyncConnecti
         await savepoint.rollback()
 
 
+async def test_audit_rows_cannot_be_truncated(connection: AsyncConnection) -> None:
+    org_id = await make_org(connection)
+    await connection.execute(
+        text(
+            "INSERT INTO audit_logs (org_id, entity_type, action, prev_hash, hash)"
+            " VALUES (:o, 'probe', 'create', '', '')"
+        ),
+        {"o": org_id},
+    )
+    before = await connection.scalar(text("SELECT count(*) FROM audit_logs"))
+    assert before >= 1
+    for statement in ("TRUNCATE audit_logs", "TRUNCATE audit_logs CASCADE"):
+        savepoint = await connection.begin_nested()
+        with pytest.raises(DBAPIError, match=r"immutable \(TRUNCATE refused\)"):
+            await connection.execute(text(statement))
+        await savepoint.rollback()
+    assert await connection.scalar(text("SELECT count(*) FROM audit_logs")) == before
+
+
 async def write_chain(connection: AsyncConnection, org_id: uuid.UUID, count: int) -> None:
     for number in range(count):
         await connection.execute(

@@ -294,3 +294,91 @@ async def test_login_is_limited_per_email(
             statuses.append(response.status_code)
     assert statuses == [401] * 10 + [429]
     assert "email" in response.json()["error"]
+
+
+async def test_a_demoted_users_live_access_token_carries_the_new_role_at_once(
+    client: httpx.AsyncClient, connection: AsyncConnection, app: FastAPI
+) -> None:
+    org_id = await make_org(connection)
+    admin = bearer(app.state.signer, await make_user(connection, org_id, "tenant_admin"))
+    user = await make_user(connection, org_id, "scheduler")
+    access = {"Authorization": f"Bearer {(await login(client, user)).json()['access_token']}"}
+
+    async def new_aircraft() -> httpx.Response:
+        return await client.post(
+            "/api/v1/aircraft",
+            json={"tail_number": f"N{uuid.uuid4().hex[:5].upper()}", "model": "C172"},
+            headers=access,
+        )
+
+    assert (await new_aircraft()).status_code == 201  # the token works for a scheduler
+    demoted = await client.patch(f"/api/v1/users/{user.id}", json={"role": "viewer"}, headers=admin)
+    assert demoted.status_code == 200, demoted.text
+    # The same, unexpired token: the next request is judged by the role now on record.
+    refused = await new_aircraft()
+    assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+    assert (await client.get("/api/v1/aircraft", headers=access)).status_code == 200
+    me = await client.get("/api/v1/auth/me", headers=access)
+    assert me.json()["role"] == "viewer"
+
+
+async def test_a_deleted_users_live_access_token_is_refused_at_once(
+    client: httpx.AsyncClient, connection: AsyncConnection, app: FastAPI
+) -> None:
+    org_id = await make_org(connection)
+    admin = bearer(app.state.signer, await make_user(connection, org_id, "tenant_admin"))
+    user = await make_user(connection, org_id, "scheduler")
+    access = {"Authorization": f"Bearer {(await login(client, user)).json()['access_token']}"}
+    assert (await client.get("/api/v1/aircraft", headers=access)).status_code == 200
+    deleted = await client.delete(f"/api/v1/users/{user.id}", headers=admin)
+    assert deleted.status_code == 204, deleted.text
+    for method, path in (("GET", "/api/v1/aircraft"), ("GET", "/api/v1/auth/me")):
+        refused = await client.request(method, path, headers=access)
+        assert refused.status_code == 401, (path, refused.text)
+        assert refused.json()["code"] == "auth"
+    created = await client.post(
+        "/api/v1/aircraft", json={"tail_number": "N1DEL", "model": "C172"}, headers=access
+    )
+    assert created.status_code == 401
+    assert (
+        await connection.scalar(
+            text("SELECT count(*) FROM aircraft WHERE org_id = :o"), {"o": org_id}
+        )
+        == 0
+    )
+
+
+async def test_changing_a_password_revokes_every_refresh_token_of_the_user(
+    client: httpx.AsyncClient, connection: AsyncConnection, app: FastAPI
+) -> None:
+    org_id = await make_org(connection)
+    admin = bearer(app.state.signer, await make_user(connection, org_id, "tenant_admin"))
+    user = await make_user(connection, org_id, "mechanic")
+    other = await make_user(connection, org_id, "mechanic")
+    sessions = [(await login(client, user)).json() for _ in range(2)]  # two devices
+    bystander = (await login(client, other)).json()
+    changed = await client.patch(
+        f"/api/v1/users/{user.id}", json={"password": "a-brand-new-secret"}, headers=admin
+    )
+    assert changed.status_code == 200, changed.text
+    for session in sessions:
+        refused = await client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": session["refresh_token"]}
+        )
+        assert refused.status_code == 401, refused.text
+    revoked = await connection.scalar(
+        text("SELECT count(*) FROM refresh_tokens WHERE user_id = :u AND revoked_at IS NULL"),
+        {"u": user.id},
+    )
+    assert revoked == 0
+    # Only that user's sessions: another user's refresh still works, and the new password too.
+    kept = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": bystander["refresh_token"]}
+    )
+    assert kept.status_code == 200, kept.text
+    fresh = await client.post(
+        "/api/v1/auth/login", json={"email": user.email, "password": "a-brand-new-secret"}
+    )
+    assert fresh.status_code == 200
+    old = await login(client, user)
+    assert old.status_code == 401

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.auth.rules import Role
 from amss.auth.tokens import TokenSigner
+from amss.kit.timefmt import clock_at
 from tests.factories import TestUser, bearer, make_org, make_user
 
 ROLES: tuple[Role, ...] = ("admin", "tenant_admin", "scheduler", "mechanic", "auditor", "viewer")
@@ -277,14 +278,15 @@ async def test_bad_compliance_changes(
 )
 async def test_who_may_sign_off(desk: Desk, role: str, status: int) -> None:
     made = await desk.item(result="pass")
-    response = await desk.sign(made["id"], role)
+    moment = datetime.now(UTC).replace(microsecond=0)
+    with clock_at(moment):
+        response = await desk.sign(made["id"], role)
     assert response.status_code == status, response.text
     if status == 200:
         signed = response.json()
         assert signed["signed_off"] is True
         assert signed["sign_off_user_id"] == str(desk.users[role].id)
-        signed_at = datetime.fromisoformat(signed["sign_off_time"])
-        assert abs(signed_at - datetime.now(UTC)) < timedelta(minutes=1)
+        assert datetime.fromisoformat(signed["sign_off_time"]) == moment
         assert signed["result"] == "pass"
 
 

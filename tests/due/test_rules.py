@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from amss.due.rules import (
@@ -191,26 +191,90 @@ rates = st.builds(
 )
 
 
-@given(moments, hours, st.integers(0, 100_000), intervals, rates)
-def test_projection_never_lies_after_any_limits_own_date(
-    at: datetime, start_hours: Decimal, start_cycles: int, interval: Interval, rate: Rates
-) -> None:
-    limits = limits_from(Point(at, start_hours, start_cycles), interval)
-    meters = Meters(start_hours, start_cycles)
-    when, governing = projection(limits, meters, rate, at)
-    own_dates = []
+ORDER = {"calendar": 0, "hours": 1, "cycles": 2}
+
+
+def earliest_limit_date(
+    limits: Limits, meters: Meters, rate: Rates, now: datetime
+) -> tuple[datetime | None, str | None]:
+    """SPEC §6.3 read literally: the calendar limit, and for each meter with a rate the date
+    now + remaining / rate (none beyond MAX_FORECAST_DAYS); the earliest, ties to the
+    calendar, then hours, then cycles."""
+    dates: list[tuple[datetime, str]] = []
     if limits.due_at is not None:
-        own_dates.append(limits.due_at)
-    for due, current, per_day in (
-        (limits.due_hours, meters.hours, rate.hours_per_day),
-        (limits.due_cycles, meters.cycles, rate.cycles_per_day),
+        dates.append((limits.due_at, "calendar"))
+    for kind, due, current, per_day in (
+        ("hours", limits.due_hours, meters.hours, rate.hours_per_day),
+        ("cycles", limits.due_cycles, meters.cycles, rate.cycles_per_day),
     ):
-        if due is not None and per_day and D(due - current) / per_day <= MAX_FORECAST_DAYS:
-            own_dates.append(at + timedelta(days=float(D(due - current) / per_day)))
-    if not own_dates:
-        assert when is None and governing is None
-    else:
-        assert when is not None and all(when <= own for own in own_dates)
+        if due is None or not per_day:
+            continue
+        days_left = D(due - current) / per_day
+        if days_left <= MAX_FORECAST_DAYS:
+            dates.append((now + timedelta(days=float(days_left)), kind))
+    if not dates:
+        return None, None
+    return min(dates, key=lambda item: (item[0], ORDER[item[1]]))
+
+
+@given(
+    moments,
+    hours,
+    st.integers(0, 100_000),
+    intervals,
+    rates,
+    st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3650)),
+    st.floats(min_value=0, max_value=1),
+    st.floats(min_value=0, max_value=1),
+)
+def test_projection_is_the_earliest_limit_date_as_meters_and_time_advance(
+    at: datetime,
+    start_hours: Decimal,
+    start_cycles: int,
+    interval: Interval,
+    rate: Rates,
+    elapsed: timedelta,
+    hours_share: float,
+    cycles_share: float,
+) -> None:
+    """From the limits set at ``at``, time moves on by ``elapsed`` and the meters by a share
+    of what is left to each limit (up to the limit itself): the projection is exactly the
+    earliest limit date, and says which limit it is."""
+    limits = limits_from(Point(at, start_hours, start_cycles), interval)
+    flown = D(0)
+    if limits.due_hours is not None:
+        flown = (D(limits.due_hours - start_hours) * D(hours_share)).quantize(D("0.1"))
+        flown = min(flown, limits.due_hours - start_hours)
+    cycled = 0
+    if limits.due_cycles is not None:
+        cycled = int((limits.due_cycles - start_cycles) * cycles_share)
+    now = at + elapsed
+    meters = Meters(start_hours + flown, start_cycles + cycled)
+    assert projection(limits, meters, rate, now) == earliest_limit_date(limits, meters, rate, now)
+
+
+@given(
+    moments,
+    hours,
+    intervals,
+    st.decimals(min_value=D("0.1"), max_value=24, places=2),
+    st.integers(0, 400),
+)
+def test_flying_at_the_forecast_rate_keeps_the_hours_date(
+    at: datetime, start_hours: Decimal, interval: Interval, per_day: Decimal, days: int
+) -> None:
+    """Days pass and the aircraft flies exactly its rate: the hours forecast stays put."""
+    limits = limits_from(Point(at, start_hours, 0), Interval(hours=interval.hours or D(100)))
+    assert limits.due_hours is not None
+    days = min(days, int((limits.due_hours - start_hours) / per_day))
+    rate = Rates(hours_per_day=per_day)
+    first, _ = projection(limits, Meters(start_hours, 0), rate, at)
+    assume(first is not None)  # within the forecast horizon
+    later, governing = projection(
+        limits, Meters(start_hours + per_day * days, 0), rate, at + timedelta(days=days)
+    )
+    assert first is not None and later is not None and governing == "hours"
+    assert abs(later - first) <= timedelta(milliseconds=1)  # float days, rounded to µs
 
 
 @given(moments, hours, st.integers(0, 100_000), intervals, st.sampled_from(["actual", "scheduled"]))

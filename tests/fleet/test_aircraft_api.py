@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.auth.rules import Role
+from amss.kit.timefmt import clock_at
 from tests.factories import TestUser, bearer, make_org, make_user
 
 API = "/api/v1/aircraft"
@@ -544,16 +545,18 @@ async def test_overdue_task_grounds_the_aircraft_and_blocks_operational(
 ) -> None:
     craft = await add_aircraft(client, org, flight_hours_total=0, avg_daily_hours=5)
     aircraft_id = craft["id"]
-    program = await client.post(
-        "/api/v1/maintenance-programs",
-        json={
-            "name": "100-hour",
-            "interval_hours": 100,
-            "tolerance_hours": 10,
-            "aircraft_id": aircraft_id,
-        },
-        headers=org.as_("scheduler"),
-    )
+    moment = datetime.now(UTC).replace(microsecond=0)
+    with clock_at(moment):
+        program = await client.post(
+            "/api/v1/maintenance-programs",
+            json={
+                "name": "100-hour",
+                "interval_hours": 100,
+                "tolerance_hours": 10,
+                "aircraft_id": aircraft_id,
+            },
+            headers=org.as_("scheduler"),
+        )
     assert program.status_code == 201, program.text
 
     async def the_task() -> dict[str, Any]:
@@ -569,9 +572,9 @@ async def test_overdue_task_grounds_the_aircraft_and_blocks_operational(
 
     task = await the_task()
     assert (task["title"], task["due_hours"], task["due_status"]) == ("100-hour", 100.0, "ok")
-    # next_due is the task's projected date: 100 h at 5 h/day from now.
+    # next_due is the task's projected date: 100 h at 5 h/day from when it was projected.
     projected = datetime.fromisoformat(task["projected_due_at"])
-    assert abs(projected - (datetime.now(UTC) + timedelta(days=20))) < timedelta(minutes=5)
+    assert projected == moment + timedelta(days=20)
     after_program = await get_aircraft(client, org, aircraft_id)
     assert after_program["next_due"] is not None
     assert datetime.fromisoformat(after_program["next_due"]) == projected
@@ -632,30 +635,31 @@ async def open_tasks(client: httpx.AsyncClient, org: Org, aircraft_id: str) -> l
     return tasks
 
 
-def days_from_now(value: str | None) -> float:
+def due_in(value: str | None, moment: datetime) -> timedelta:
     assert value is not None
-    return (datetime.fromisoformat(value) - datetime.now(UTC)) / timedelta(days=1)
+    return datetime.fromisoformat(value) - moment
 
 
 async def test_next_due_follows_rates_and_meters(client: httpx.AsyncClient, org: Org) -> None:
-    craft = await add_aircraft(client, org, avg_daily_hours=5)
-    await add_program(client, org, name="50-hour", interval_hours=50, aircraft_id=craft["id"])
-    assert days_from_now((await get_aircraft(client, org, craft["id"]))["next_due"]) == (
-        pytest.approx(10, abs=0.01)
-    )
+    moment = datetime.now(UTC).replace(microsecond=0)
+    with clock_at(moment):
+        craft = await add_aircraft(client, org, avg_daily_hours=5)
+        await add_program(client, org, name="50-hour", interval_hours=50, aircraft_id=craft["id"])
+        first = (await get_aircraft(client, org, craft["id"]))["next_due"]
+        assert due_in(first, moment) == timedelta(days=10)
 
-    faster = await client.patch(
-        f"{API}/{craft['id']}", json={"avg_daily_hours": 10}, headers=org.as_("scheduler")
-    )
-    assert faster.status_code == 200, faster.text
-    assert days_from_now(faster.json()["next_due"]) == pytest.approx(5, abs=0.01)
+        faster = await client.patch(
+            f"{API}/{craft['id']}", json={"avg_daily_hours": 10}, headers=org.as_("scheduler")
+        )
+        assert faster.status_code == 200, faster.text
+        assert due_in(faster.json()["next_due"], moment) == timedelta(days=5)
 
-    # 20 h yesterday: observed 20 h over 2 days = 10 h/day, 30 h left -> 3 days.
-    assert (await fly(client, org, craft["id"], 1, 20)).status_code == 201
-    after = await get_aircraft(client, org, craft["id"])
-    assert after["daily_hours_rate"] == 10.0
-    assert days_from_now(after["next_due"]) == pytest.approx(3, abs=0.01)
-    [task] = await open_tasks(client, org, craft["id"])
+        # 20 h yesterday: observed 20 h over 2 days = 10 h/day, 30 h left -> 3 days.
+        assert (await fly(client, org, craft["id"], 1, 20)).status_code == 201
+        after = await get_aircraft(client, org, craft["id"])
+        assert after["daily_hours_rate"] == 10.0
+        assert due_in(after["next_due"], moment) == timedelta(days=3)
+        [task] = await open_tasks(client, org, craft["id"])
     assert task["projected_due_at"] == after["next_due"]
 
 

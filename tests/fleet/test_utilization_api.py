@@ -13,6 +13,8 @@ from uuid import UUID
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.auth.rules import Role
@@ -552,3 +554,45 @@ async def test_nul_character_in_text_fields_is_400(
         f"{API}/{aircraft_id}/utilization", json=body, headers=org.as_("scheduler")
     )
     assert_error(response, 400, "validation", field)
+
+
+async def test_entries_are_immutable_in_the_database(
+    client: httpx.AsyncClient, connection: AsyncConnection, app: FastAPI
+) -> None:
+    """Not only the API: the database itself refuses to change or remove an entry."""
+    org_id = await make_org(connection)
+    headers = bearer(app.state.signer, await make_user(connection, org_id, "scheduler"))
+    craft = await client.post(
+        "/api/v1/aircraft", json={"tail_number": "N1IM", "model": "C172"}, headers=headers
+    )
+    entry = await client.post(
+        f"/api/v1/aircraft/{craft.json()['id']}/utilization",
+        json={"flight_date": day(1), "flight_hours": 2.5, "cycles": 1},
+        headers=headers,
+    )
+    assert entry.status_code == 201, entry.text
+    entry_id = entry.json()["id"]
+
+    async def stored() -> tuple[object, ...]:
+        row = (
+            await connection.execute(
+                text(
+                    "SELECT flight_date, flight_hours, cycles, source FROM utilization_entries"
+                    " WHERE id = :e"
+                ),
+                {"e": entry_id},
+            )
+        ).one()
+        return tuple(row)
+
+    before = await stored()
+    for statement in (
+        "UPDATE utilization_entries SET flight_hours = 0.5 WHERE id = :e",
+        "UPDATE utilization_entries SET flight_date = flight_date - 1 WHERE id = :e",
+        "DELETE FROM utilization_entries WHERE id = :e",
+    ):
+        savepoint = await connection.begin_nested()
+        with pytest.raises(DBAPIError, match="append-only"):
+            await connection.execute(text(statement), {"e": entry_id})
+        await savepoint.rollback()
+    assert await stored() == before

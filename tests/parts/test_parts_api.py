@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,11 +18,14 @@ from amss.auth.rules import Role
 from amss.auth.tokens import TokenSigner
 from tests.factories import TestUser, bearer, make_org, make_user
 
-TODAY = datetime.now(UTC).date()
+
+def today() -> date:
+    """Computed when used, never at import: the suite may run across midnight."""
+    return datetime.now(UTC).date()
 
 
 def day(offset: int) -> str:
-    return str(TODAY + timedelta(days=offset))
+    return str(today() + timedelta(days=offset))
 
 
 ROLES: dict[str, Role] = {
@@ -131,7 +134,7 @@ class Store:
     async def expire(self, item_id: str) -> None:
         await self.conn.execute(
             text("UPDATE part_items SET expiry_date = :d WHERE id = :i"),
-            {"d": TODAY - timedelta(days=1), "i": item_id},
+            {"d": today() - timedelta(days=1), "i": item_id},
         )
 
     async def events(self, kind: str) -> list[dict[str, Any]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,14 +13,19 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from amss.auth.rules import Caller
 from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
 from amss.due import rules
-from amss.due.generator import generate
+from amss.due.forecast import reproject
+from amss.kit.timefmt import clock_at
 from tests.factories import bearer, make_org, make_user
 
 D = Decimal
+
+
+def frozen_now() -> datetime:
+    """A moment to freeze the clock at for a test: now, to the second."""
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 class Planner:
@@ -64,17 +68,19 @@ async def planner(client: httpx.AsyncClient, connection: AsyncConnection, app: F
 
 
 async def test_100_hours_from_1000_and_the_forecast(planner: Planner) -> None:
-    craft = await planner.aircraft("N100AB", flight_hours_total=1000.0, avg_daily_hours=10)
-    await planner.program(
-        name="100-hour", interval_hours=100, interval_days=365, aircraft_id=craft["id"]
-    )
-    [task] = await planner.open_tasks(craft["id"])
+    now = frozen_now()
+    with clock_at(now):
+        craft = await planner.aircraft("N100AB", flight_hours_total=1000.0, avg_daily_hours=10)
+        await planner.program(
+            name="100-hour", interval_hours=100, interval_days=365, aircraft_id=craft["id"]
+        )
+        [task] = await planner.open_tasks(craft["id"])
     assert task["due_hours"] == 1100.0
     assert task["governing_limit"] == "hours"
     assert task["remaining_hours"] == 100.0
     assert task["daily_hours_rate"] == 10.0
     projected = datetime.fromisoformat(task["projected_due_at"])
-    assert abs(projected - (datetime.now(UTC) + timedelta(days=10))) < timedelta(minutes=5)
+    assert projected == now + timedelta(days=10)
     assert task["title"] == "100-hour"
     assert task["notes"] == "Generated from maintenance program 100-hour"
     assert datetime.fromisoformat(task["end_time"]) == projected
@@ -96,14 +102,16 @@ async def test_annual_from_last_performed_is_due_at_the_end_of_the_month(planner
 
 
 async def test_c_check_is_governed_by_hours_on_day_500(planner: Planner) -> None:
-    craft = await planner.aircraft("N300AB", model="A320", avg_daily_hours=15)
-    await planner.program(
-        name="C-check", interval_hours=7500, interval_days=730, aircraft_model="A320"
-    )
-    [task] = await planner.open_tasks(craft["id"])
+    now = frozen_now()
+    with clock_at(now):
+        craft = await planner.aircraft("N300AB", model="A320", avg_daily_hours=15)
+        await planner.program(
+            name="C-check", interval_hours=7500, interval_days=730, aircraft_model="A320"
+        )
+        [task] = await planner.open_tasks(craft["id"])
     assert task["governing_limit"] == "hours"
-    projected = datetime.fromisoformat(task["projected_due_at"])
-    assert abs(projected - (datetime.now(UTC) + timedelta(days=500))) < timedelta(minutes=5)
+    assert datetime.fromisoformat(task["projected_due_at"]) == now + timedelta(days=500)
+    assert datetime.fromisoformat(task["due_at"]) == now + timedelta(days=730)
     assert task["due_at"] > task["projected_due_at"]
 
 
@@ -170,45 +178,6 @@ async def test_a_model_wide_program_on_50_aircraft_creates_50_tasks_once(
     assert events == 50
     audit = await planner.get("/audit-logs?entity_type=maintenance_task&action=create")
     assert audit[0]["details"]["generated"] == 50
-
-
-async def test_two_concurrent_sweeps_create_no_duplicates(database: Database) -> None:
-    async with database.engine.begin() as conn:
-        org_id = await make_org(conn, name=f"Sweep {uuid.uuid4().hex[:8]}")
-        await conn.execute(
-            text(
-                "INSERT INTO aircraft (org_id, tail_number, model) "
-                "SELECT :o, 'N' || g, 'DA40' FROM generate_series(1, 40) AS g"
-            ),
-            {"o": org_id},
-        )
-        await conn.execute(
-            text(
-                "INSERT INTO maintenance_programs (org_id, name, aircraft_model, interval_hours) "
-                "VALUES (:o, '50-hour', 'DA40', 50), (:o, 'Fleet 100-hour', NULL, 100)"
-            ),
-            {"o": org_id},
-        )
-
-    async def sweep() -> int:
-        async with UnitOfWork(database.session_factory) as uow:
-            made = await generate(
-                uow.session,
-                Caller.system(org_id),
-                now=datetime.now(UTC),
-                reason="sweep",
-            )
-            await asyncio.sleep(0.05)  # hold the transaction so the two overlap
-            await uow.commit()
-            return len(made)
-
-    first, second = await asyncio.gather(sweep(), sweep())
-    assert first + second == 80
-    async with database.engine.connect() as conn:
-        total = await conn.scalar(
-            text("SELECT count(*) FROM maintenance_tasks WHERE org_id = :o"), {"o": org_id}
-        )
-    assert total == 80
 
 
 async def test_next_task_from_a_completion_point_follows_the_basis(
@@ -306,22 +275,26 @@ async def test_changing_the_interval_moves_open_limits(planner: Planner) -> None
 
 
 async def test_utilization_reprojects_open_tasks(planner: Planner) -> None:
-    craft = await planner.aircraft("N110AB", flight_hours_total=0.0, avg_daily_hours=1)
-    await planner.program(name="50-hour", interval_hours=50, aircraft_id=craft["id"])
-    [before] = await planner.open_tasks(craft["id"])
-    today = datetime.now(UTC).date()
-    for days_ago in range(5):
-        await planner.post(
-            f"/aircraft/{craft['id']}/utilization",
-            {"flight_date": str(today - timedelta(days=days_ago)), "flight_hours": 5, "cycles": 2},
-        )
-    [after] = await planner.open_tasks(craft["id"])
+    now = frozen_now()
+    with clock_at(now):
+        craft = await planner.aircraft("N110AB", flight_hours_total=0.0, avg_daily_hours=1)
+        await planner.program(name="50-hour", interval_hours=50, aircraft_id=craft["id"])
+        [before] = await planner.open_tasks(craft["id"])
+        for days_ago in range(5):
+            await planner.post(
+                f"/aircraft/{craft['id']}/utilization",
+                {
+                    "flight_date": str(now.date() - timedelta(days=days_ago)),
+                    "flight_hours": 5,
+                    "cycles": 2,
+                },
+            )
+        [after] = await planner.open_tasks(craft["id"])
+        due_list = await planner.get(f"/aircraft/{craft['id']}/due-list")
+    assert datetime.fromisoformat(before["projected_due_at"]) == now + timedelta(days=50)
     assert after["remaining_hours"] == 25.0
     assert after["daily_hours_rate"] == 5.0
-    projected = datetime.fromisoformat(after["projected_due_at"])
-    assert abs(projected - (datetime.now(UTC) + timedelta(days=5))) < timedelta(minutes=5)
-    assert after["projected_due_at"] < before["projected_due_at"]
-    due_list = await planner.get(f"/aircraft/{craft['id']}/due-list")
+    assert datetime.fromisoformat(after["projected_due_at"]) == now + timedelta(days=5)
     assert [item["task_id"] for item in due_list] == [after["id"]]
     assert due_list[0]["due_status"] == "due_soon"
 
@@ -407,3 +380,72 @@ async def test_sql_calendar_due_agrees_with_the_rule(connection: AsyncConnection
             {"at": at, "days": days, "months": months},
         )
         assert in_sql == rules.calendar_due(at, days, months), (at, days, months)
+
+
+@pytest.mark.parametrize(
+    ("due_in_days", "due_hours", "due_cycles", "hours", "cycles", "per_day"),
+    [
+        (365, 1100, None, 1000, 0, (10, None)),  # hours govern: 10 days
+        (5, 1100, None, 1000, 0, (10, None)),  # the calendar comes first
+        (None, 1100, 900, 1090, 800, (2, 4)),  # 5 days by hours, 25 by cycles
+        (None, 1100, 900, 1100, 899, (2, 4)),  # hours limit reached: now
+        (None, 1100, 900, 1000, 800, (None, None)),  # no rate, no calendar: no projection
+        (30, 5000, None, 0, 0, (D("0.1"), None)),  # beyond the forecast horizon by hours
+    ],
+)
+async def test_sql_projection_agrees_with_the_rule(
+    db: Database,
+    connection: AsyncConnection,
+    due_in_days: int | None,
+    due_hours: int | None,
+    due_cycles: int | None,
+    hours: int,
+    cycles: int,
+    per_day: tuple[Decimal | int | None, Decimal | int | None],
+) -> None:
+    """The due list reads the SQL forecast: it gives the rule's date and governing limit."""
+    now = frozen_now()
+    due_at = now + timedelta(days=due_in_days) if due_in_days is not None else None
+    org_id = await make_org(connection)
+    craft = await connection.scalar(
+        text(
+            "INSERT INTO aircraft (org_id, tail_number, model, flight_hours_total, cycles_total,"
+            " avg_daily_hours, avg_daily_cycles) VALUES (:o, 'N1PJ', 'M', :h, :c, :rh, :rc)"
+            " RETURNING id"
+        ),
+        {"o": org_id, "h": hours, "c": cycles, "rh": per_day[0], "rc": per_day[1]},
+    )
+    task = await connection.scalar(
+        text(
+            "INSERT INTO maintenance_tasks (org_id, aircraft_id, title, due_at, due_hours,"
+            " due_cycles) VALUES (:o, :a, 't', :due_at, :dh, :dc) RETURNING id"
+        ),
+        {"o": org_id, "a": craft, "due_at": due_at, "dh": due_hours, "dc": due_cycles},
+    )
+    async with UnitOfWork(db.session_factory) as uow:
+        await reproject(uow.session, org_id, [craft], now)
+        await uow.commit()
+    row = (
+        await connection.execute(
+            text("SELECT projected_due_at, governing_limit FROM maintenance_tasks WHERE id = :t"),
+            {"t": task},
+        )
+    ).one()
+    when, governing = rules.projection(
+        rules.Limits(
+            due_at,
+            D(due_hours) if due_hours is not None else None,
+            due_cycles,
+        ),
+        rules.Meters(D(hours), cycles),
+        rules.Rates(
+            D(per_day[0]) if per_day[0] is not None else None,
+            D(per_day[1]) if per_day[1] is not None else None,
+        ),
+        now,
+    )
+    assert row.governing_limit == governing
+    if when is None:
+        assert row.projected_due_at is None
+    else:
+        assert abs(row.projected_due_at - when) <= timedelta(milliseconds=1)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.db.engine import Database
 from tests.factories import TestUser, bearer, make_org, make_user
+from tests.support.polling import eventually
 
 
 @dataclass(frozen=True)
@@ -251,19 +252,22 @@ async def test_concurrent_starts_competing_for_the_last_required_part(
     assert reserved == 1
 
 
-async def _wait_for_lock_waiters(database: Database, count: int) -> None:
+async def _lock_waiters(database: Database) -> int:
     async with database.engine.connect() as conn:
-        for _ in range(200):
-            waiting = await conn.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND wait_event_type = 'Lock'"
-                )
+        waiting = await conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'"
             )
-            if waiting >= count:
-                return
-            await asyncio.sleep(0.02)
-    raise AssertionError(f"expected {count} transaction(s) waiting on a lock")
+        )
+    return int(waiting or 0)
+
+
+async def _wait_for_lock_waiters(database: Database, count: int) -> None:
+    async def enough() -> bool:
+        return await _lock_waiters(database) >= count
+
+    await eventually(enough, what=f"{count} transaction(s) waiting on a lock")
 
 
 async def test_a_compliance_item_added_during_completion_does_not_slip_through(
@@ -300,7 +304,13 @@ async def test_a_compliance_item_added_during_completion_does_not_slip_through(
                 headers=headers,
             )
         )
-        await asyncio.sleep(0.3)
+
+        # The new item either waits behind the completion's lock on the task, or went in
+        # first; only then is the aircraft released.
+        async def item_waits_or_is_in() -> bool:
+            return added.done() or await _lock_waiters(database) >= 2
+
+        await eventually(item_waits_or_is_in, what="the compliance item request settled")
         await transaction.commit()
     completed, created = await completion, await added
     assert completed.status_code in (200, 409) and created.status_code in (201, 409)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -49,7 +50,14 @@ async def test_a_100_hour_inspection_from_start_to_the_next_one(
     plugs = await call(
         "POST", "/part-definitions", scheduler, {"name": "Spark plug", "min_stock": 0}, 201
     )
-    for serial, expiry in (("OF-2", "2031-01-01"), ("OF-1", "2029-06-30"), ("OF-3", None)):
+    # Expiry dates relative to today: fixed dates would expire one day and fail the test.
+    today = datetime.now(UTC).date()
+    in_five_years, in_three_years = today + timedelta(days=5 * 365), today + timedelta(days=3 * 365)
+    for serial, expiry in (
+        ("OF-2", str(in_five_years)),
+        ("OF-1", str(in_three_years)),  # the earliest expiry: reserved first
+        ("OF-3", None),
+    ):
         await call(
             "POST",
             "/part-items",
@@ -75,7 +83,7 @@ async def test_a_100_hour_inspection_from_start_to_the_next_one(
             "interval_hours": 100,
             "tolerance_hours": 10,
             "next_due_basis": "scheduled",
-            "last_performed": "2026-10-01",
+            "last_performed": str(today - timedelta(days=60)),
             "last_performed_hours": 1000,
             "required_parts": [
                 {"part_definition_id": oil["id"], "quantity": 1},

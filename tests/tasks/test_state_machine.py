@@ -16,12 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.auth.rules import Role
 from amss.auth.tokens import TokenSigner
+from amss.kit.timefmt import clock_at
 from tests.factories import TestUser, bearer, make_org, make_user
 
-NOW = datetime.now(UTC)
-PAST = (NOW - timedelta(hours=2)).isoformat()
-RECENT = (NOW - timedelta(hours=1)).isoformat()
-TOMORROW = (NOW + timedelta(days=1)).isoformat()
 ROLES: dict[str, Role] = {
     "admin": "admin",
     "tenant_admin": "tenant_admin",
@@ -55,6 +52,19 @@ class Shop:
     org_id: uuid.UUID
     users: dict[str, TestUser]
     aircraft: dict[str, Any]
+    now: datetime  # when the test started: planned windows are relative to it
+
+    @property
+    def past(self) -> str:
+        return (self.now - timedelta(hours=2)).isoformat()
+
+    @property
+    def recent(self) -> str:
+        return (self.now - timedelta(hours=1)).isoformat()
+
+    @property
+    def tomorrow(self) -> str:
+        return (self.now + timedelta(days=1)).isoformat()
 
     def headers(self, role: str) -> dict[str, str]:
         return bearer(self.signer, self.users[role])
@@ -78,8 +88,8 @@ class Shop:
             "aircraft_id": self.aircraft["id"],
             "type": "repair",
             "title": "Replace brake pads",
-            "start_time": PAST,
-            "end_time": RECENT,
+            "start_time": self.past,
+            "end_time": self.recent,
             **fields,
         }
         created: dict[str, Any] = await self.ok("POST", "/maintenance-tasks", role, body, 201)
@@ -128,7 +138,9 @@ async def shop(client: httpx.AsyncClient, connection: AsyncConnection, app: Fast
         headers=bearer(app.state.signer, users["scheduler"]),
     )
     assert response.status_code == 201, response.text
-    return Shop(client, app.state.signer, connection, org_id, users, response.json())
+    return Shop(
+        client, app.state.signer, connection, org_id, users, response.json(), datetime.now(UTC)
+    )
 
 
 # --- creating and planning ----------------------------------------------------------------
@@ -144,7 +156,7 @@ async def test_a_manual_task_is_created_scheduled_with_its_detail(shop: Shop) ->
     assert task["tail_number"] == "N1SM"
     assert task["version"] == 1
     assert task["reservations"] == [] and task["compliance_items"] == []
-    assert datetime.fromisoformat(task["start_time"]) == datetime.fromisoformat(PAST)
+    assert datetime.fromisoformat(task["start_time"]) == datetime.fromisoformat(shop.past)
 
 
 @pytest.mark.parametrize(
@@ -186,7 +198,7 @@ async def test_creating_a_task_checks_its_references_and_the_role(
     elif case == "unknown_aircraft":
         body["aircraft_id"] = str(uuid.uuid4())
     elif case == "end_before_start":
-        body.update(start_time=RECENT, end_time=PAST)
+        body.update(start_time=shop.recent, end_time=shop.past)
     elif case == "unknown_type":
         body["type"] = "painting"
     elif case == "unknown_field":
@@ -207,7 +219,7 @@ async def test_patch_changes_planning_fields_and_bumps_the_version(shop: Shop) -
         f"/maintenance-tasks/{task['id']}",
         json={
             "title": "Replace both brake pads",
-            "end_time": TOMORROW,
+            "end_time": shop.tomorrow,
             "assigned_mechanic_id": str(mechanic.id),
             "version": 1,
         },
@@ -256,7 +268,7 @@ async def test_patch_of_a_closed_task_is_409(shop: Shop, final: str) -> None:
 @pytest.mark.parametrize("field", ["due_at", "due_hours", "due_cycles"])
 async def test_patch_of_the_limits_of_a_generated_task_is_409(shop: Shop, field: str) -> None:
     task = await shop.generated()
-    value = {"due_at": TOMORROW, "due_hours": 1500, "due_cycles": 900}[field]
+    value = {"due_at": shop.tomorrow, "due_hours": 1500, "due_cycles": 900}[field]
     response = await shop.call("PATCH", f"/maintenance-tasks/{task['id']}", json={field: value})
     assert_error(response, 409, "program")
     renamed = await shop.ok(
@@ -338,13 +350,13 @@ async def test_a_stale_version_is_409(shop: Shop) -> None:
 
 async def test_start_records_started_at_and_puts_the_aircraft_in_maintenance(shop: Shop) -> None:
     task = await shop.task()
-    started = await shop.move(task["id"], "in_progress")
+    moment = datetime.now(UTC).replace(microsecond=0)
+    with clock_at(moment):
+        started = await shop.move(task["id"], "in_progress")
     assert started.status_code == 200, started.text
     body = started.json()
     assert body["state"] == "in_progress"
-    assert abs(datetime.fromisoformat(body["started_at"]) - datetime.now(UTC)) < timedelta(
-        minutes=1
-    )
+    assert datetime.fromisoformat(body["started_at"]) == moment
     assert body["version"] == task["version"] + 1
     assert (await shop.craft())["status"] == "maintenance"
 
@@ -479,16 +491,16 @@ async def test_completion_with_every_item_signed_passes(shop: Shop) -> None:
     await shop.ok(
         "PATCH", f"/compliance-items/{item['id']}/sign-off", "mechanic", {"result": "pass"}
     )
-    response = await shop.move(task["id"], "completed", notes="pads replaced")
+    moment = datetime.now(UTC).replace(microsecond=0)
+    with clock_at(moment):
+        response = await shop.move(task["id"], "completed", notes="pads replaced")
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["state"] == "completed"
     assert body["notes"] == "pads replaced"
     assert body["completed_by"] == str(shop.users["scheduler"].id)
     assert body["completed_hours"] == 1000.0 and body["completed_cycles"] == 500
-    assert abs(datetime.fromisoformat(body["completed_at"]) - datetime.now(UTC)) < timedelta(
-        minutes=1
-    )
+    assert datetime.fromisoformat(body["completed_at"]) == moment
     assert [c["signed_off"] for c in body["compliance_items"]] == [True]
 
 
@@ -503,7 +515,7 @@ async def test_completion_with_every_item_signed_passes(shop: Shop) -> None:
     ],
 )
 async def test_early_completion(shop: Shop, role: str, allow: bool, status: int) -> None:
-    task = await shop.started(end_time=TOMORROW)
+    task = await shop.started(end_time=shop.tomorrow)
     response = await shop.move(
         task["id"], "completed", role, notes="done early", allow_early_completion=allow
     )

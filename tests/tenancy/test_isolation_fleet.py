@@ -18,7 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from amss.auth.rules import Role
 from tests.factories import TestUser, bearer, make_org, make_user
 
-YESTERDAY = str(datetime.now(UTC).date() - timedelta(days=1))
+
+def yesterday() -> str:
+    """Computed when used, never at import: the suite may run across midnight."""
+    return str(datetime.now(UTC).date() - timedelta(days=1))
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ async def fleet(client: httpx.AsyncClient, app: FastAPI, connection: AsyncConnec
     entry = await created(
         client.post(
             f"/api/v1/aircraft/{craft['id']}/utilization",
-            json={"flight_date": YESTERDAY, "flight_hours": 2, "cycles": 1},
+            json={"flight_date": yesterday(), "flight_hours": 2, "cycles": 1},
             headers=a_headers,
         )
     )
@@ -126,10 +129,11 @@ async def fleet(client: httpx.AsyncClient, app: FastAPI, connection: AsyncConnec
 def fill(values: dict[str, Any] | None, ids: dict[str, Any]) -> dict[str, Any] | None:
     if values is None:
         return None
+    ids = {**ids, "yesterday": yesterday()}
     return {k: v.format(**ids) if isinstance(v, str) else v for k, v in values.items()}
 
 
-UTILIZATION = {"flight_date": YESTERDAY, "flight_hours": 1, "cycles": 1}
+UTILIZATION = {"flight_date": "{yesterday}", "flight_hours": 1, "cycles": 1}
 
 FOREIGN_ROUTES = [
     ("GET", "/api/v1/aircraft/{aircraft}", None),
@@ -287,7 +291,13 @@ async def test_correcting_a_foreign_entry_is_404(
     headers = bearer(app.state.signer, fleet.b_users["scheduler"])
     response = await client.post(
         f"/api/v1/aircraft/{fleet.b_aircraft}/utilization",
-        json={**UTILIZATION, "flight_hours": -1, "cycles": 0, "corrects_id": fleet.entry},
+        json={
+            **UTILIZATION,
+            "flight_date": yesterday(),
+            "flight_hours": -1,
+            "cycles": 0,
+            "corrects_id": fleet.entry,
+        },
         headers=headers,
     )
     assert_error(response, 404, "not_found")
@@ -385,7 +395,7 @@ async def test_admin_records_utilization_in_another_organization_with_org_id(
     headers = bearer(app.state.signer, fleet.b_users["admin"])
     response = await client.post(
         f"/api/v1/aircraft/{fleet.aircraft}/utilization",
-        json={**UTILIZATION, "org_id": str(fleet.a)},
+        json={**UTILIZATION, "flight_date": yesterday(), "org_id": str(fleet.a)},
         headers=headers,
     )
     assert response.status_code == 201, response.text

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
-import time
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from redis.asyncio import Redis
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from amss.app import create_app
@@ -23,10 +24,12 @@ from amss.config import Settings
 from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
 from amss.events.catalogue import Event
+from amss.events.queue import DELIVER_TASK
 from amss.events.stream import StreamPublisher
 from amss.webhooks.jobs import deliver, shared_client
 from tests.conftest import serve_app
 from tests.factories import TestUser, bearer, make_org, make_user
+from tests.support.polling import eventually
 from tests.webhooks.conftest import Receiver
 
 
@@ -49,7 +52,7 @@ async def subscribe(
     return created
 
 
-async def start_a_task(http: httpx.AsyncClient, headers: dict[str, str]) -> tuple[str, float]:
+async def start_a_task(http: httpx.AsyncClient, headers: dict[str, str]) -> str:
     craft = await http.post(
         "/api/v1/aircraft",
         json={"tail_number": f"N{uuid.uuid4().hex[:5].upper()}", "model": "C172"},
@@ -71,7 +74,7 @@ async def start_a_task(http: httpx.AsyncClient, headers: dict[str, str]) -> tupl
         headers=headers,
     )
     assert started.status_code == 200, started.text
-    return task_id, time.monotonic()
+    return str(task_id)
 
 
 async def test_a_state_change_reaches_the_receiver_signed_both_ways(
@@ -91,11 +94,9 @@ async def test_a_state_change_reaches_the_receiver_signed_both_ways(
     )
     assert "secret" not in listed.text
 
-    task_id, committed_at = await start_a_task(
-        committing_client, bearer(app.state.signer, scheduler)
-    )
-    [request] = await receiver.wait_for(1, timeout=5)
-    assert request.at - committed_at < 2.0, f"delivered after {request.at - committed_at:.2f} s"
+    task_id = await start_a_task(committing_client, bearer(app.state.signer, scheduler))
+    # How fast it arrives is measured by `make bench` (bench/webhooks.py), not asserted here.
+    [request] = await receiver.wait_for(1, timeout=30)
     payload = json.loads(request.body)
     assert payload["type"] == "task_state_changed" and payload["data"]["task_id"] == task_id
     assert payload["data"]["new_state"] == "in_progress"
@@ -131,28 +132,47 @@ async def test_a_rolled_back_change_sends_nothing(
 ) -> None:
     org_id, admin, _ = await committed_org(database)
     await subscribe(committing_client, bearer(app.state.signer, admin), receiver.url, ["*"])
-    marker = uuid.uuid4()
+
+    def change(marker: uuid.UUID) -> list[Event]:
+        return [
+            Event("task_updated", "maintenance_task", marker, {"task_id": marker}, f"t:{marker}")
+        ]
+
+    rolled_back, committed = uuid.uuid4(), uuid.uuid4()
     with pytest.raises(RuntimeError):
         async with UnitOfWork(database.session_factory) as uow:
             await journal.record(
                 uow,
                 Caller.system(org_id),
                 entity_type="maintenance_task",
-                entity_id=marker,
+                entity_id=rolled_back,
                 action="update",
-                events=[
-                    Event(
-                        "task_updated",
-                        "maintenance_task",
-                        marker,
-                        {"task_id": marker},
-                        f"t:{marker}",
-                    )
-                ],
+                events=change(rolled_back),
             )
             raise RuntimeError("the change failed after writing its event")
-    await asyncio.sleep(1.5)
-    assert not [r for r in receiver.requests if str(marker).encode() in r.body]
+    # Then a change that commits: its delivery arriving shows the worker has dispatched
+    # everything of this organization that exists, in order.
+    async with UnitOfWork(database.session_factory) as uow:
+        await journal.record(
+            uow,
+            Caller.system(org_id),
+            entity_type="maintenance_task",
+            entity_id=committed,
+            action="update",
+            events=change(committed),
+        )
+        await uow.commit()
+    await receiver.wait_for(1, timeout=30, match=lambda r: str(committed).encode() in r.body)
+    assert not [r for r in receiver.requests if str(rolled_back).encode() in r.body]
+    async with database.engine.connect() as conn:
+        kinds = await conn.execute(
+            text("SELECT aggregate_id FROM outbox_events WHERE org_id = :o"), {"o": org_id}
+        )
+        assert [row.aggregate_id for row in kinds] == [committed]
+        audited = await conn.scalar(
+            text("SELECT count(*) FROM audit_logs WHERE entity_id = :e"), {"e": rolled_back}
+        )
+        assert audited == 0
 
 
 async def test_retries_grow_until_delivered_with_the_history_visible(
@@ -170,20 +190,45 @@ async def test_retries_grow_until_delivered_with_the_history_visible(
         f"/api/v1/webhooks/{hook['id']}/test", headers=admin_headers
     )
     assert queued.status_code == 202
-    attempts = await receiver.wait_for(3, timeout=20)
-    assert len(attempts) == 3
-    first_gap, second_gap = attempts[1].at - attempts[0].at, attempts[2].at - attempts[1].at
-    assert 1.0 <= first_gap < second_gap, (first_gap, second_gap)
-    await asyncio.sleep(0.3)
-    deliveries = (
-        await committing_client.get(
-            f"/api/v1/webhooks/{hook['id']}/deliveries", headers=admin_headers
-        )
-    ).json()
-    [delivery] = deliveries
-    assert delivery["status"] == "delivered" and delivery["attempt_count"] == 3
+    await receiver.wait_for(3, timeout=60)
+    delivery = await eventually(
+        lambda: only_delivery(committing_client, hook["id"], admin_headers, status="delivered"),
+        what="the delivery recorded as delivered",
+    )
+    assert delivery["attempt_count"] == 3
     assert [a["response_code"] for a in delivery["attempts"]] == [500, 500, 200]
     assert delivery["delivered_at"] and delivery["last_response_code"] == 200
+    # Each retry was scheduled about 2^attempt s (±20 % jitter) after the failed attempt, and
+    # ran no earlier than scheduled: read from the recorded attempts and the retry jobs.
+    attempted_at = [datetime.fromisoformat(a["at"]) for a in delivery["attempts"]]
+    retries = await retry_jobs(database, delivery["id"])
+    assert len(retries) == 2
+    for number, (failed_at, retry_at) in enumerate(zip(attempted_at, retries, strict=False), 1):
+        wait = (retry_at - failed_at).total_seconds()
+        assert 0.8 * 2**number <= wait <= 1.2 * 2**number, (number, wait)
+        assert attempted_at[number] >= retry_at
+
+
+async def only_delivery(
+    http: httpx.AsyncClient, webhook_id: str, headers: dict[str, str], *, status: str
+) -> dict[str, Any] | None:
+    listed = await http.get(f"/api/v1/webhooks/{webhook_id}/deliveries", headers=headers)
+    assert listed.status_code == 200, listed.text
+    [delivery] = listed.json()
+    return delivery if delivery["status"] == status else None  # type: ignore[no-any-return]
+
+
+async def retry_jobs(database: Database, delivery_id: str) -> list[datetime]:
+    """When the delivery jobs scheduled for later (the retries) of this delivery were due."""
+    async with database.engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT scheduled_at FROM procrastinate_jobs WHERE task_name = :t"
+                " AND args->'delivery_ids' ? :d AND scheduled_at IS NOT NULL ORDER BY id"
+            ),
+            {"t": DELIVER_TASK, "d": delivery_id},
+        )
+        return [row.scheduled_at for row in rows]
 
 
 async def test_429_waits_for_retry_after(
@@ -198,8 +243,18 @@ async def test_429_waits_for_retry_after(
     hook = await subscribe(committing_client, admin_headers, receiver.url, ["webhook.test"])
     receiver.script = [(429, {"Retry-After": "2"})]
     await committing_client.post(f"/api/v1/webhooks/{hook['id']}/test", headers=admin_headers)
-    first, second = await receiver.wait_for(2, timeout=10)
-    assert second.at - first.at >= 2.0
+    await receiver.wait_for(2, timeout=30)
+    delivery = await eventually(
+        lambda: only_delivery(committing_client, hook["id"], admin_headers, status="delivered"),
+        what="the delivery recorded as delivered",
+    )
+    assert [a["response_code"] for a in delivery["attempts"]] == [429, 200]
+    first_at, second_at = (datetime.fromisoformat(a["at"]) for a in delivery["attempts"])
+    # The retry was scheduled exactly Retry-After after the 429 (not the ~2 s backoff by
+    # chance: that has jitter), and did not run before.
+    [retry_at] = await retry_jobs(database, delivery["id"])
+    assert retry_at - first_at == timedelta(seconds=2)
+    assert second_at >= retry_at
 
 
 async def test_test_twice_gives_two_deliveries_and_unknown_is_404(
@@ -218,7 +273,7 @@ async def test_test_twice_gives_two_deliveries_and_unknown_is_404(
                 f"/api/v1/webhooks/{hook['id']}/test", headers=admin_headers
             )
         ).status_code == 202
-    received = await receiver.wait_for(2, timeout=5)
+    received = await receiver.wait_for(2, timeout=30)
     assert len({r.headers["x-webhook-delivery-id"] for r in received}) == 2
     assert all(json.loads(r.body)["type"] == "webhook.test" for r in received)
     missing = await committing_client.post(
@@ -292,11 +347,9 @@ async def test_a_destination_that_turns_private_fails_with_a_reason(
     assert error.startswith("refused:") and "non-public" in error
 
 
-async def test_after_the_policys_attempts_a_delivery_is_dead_and_dead_lettered(
-    settings: Settings, database: Database, receiver: Receiver, redis_url: str | None
-) -> None:
+async def doomed_delivery(database: Database, url: str, marker: str) -> uuid.UUID:
+    """A delivery of an organization whose policy allows two attempts."""
     org_id, _, _ = await committed_org(database)
-    marker = str(uuid.uuid4())
     async with database.engine.begin() as conn:
         await conn.execute(
             text("UPDATE org_policies SET max_webhook_attempts = 2 WHERE org_id = :o"),
@@ -306,7 +359,7 @@ async def test_after_the_policys_attempts_a_delivery_is_dead_and_dead_lettered(
             text(
                 "INSERT INTO webhooks (org_id, url, events, secret) VALUES (:o, :u, '{*}', :s) RETURNING id"
             ),
-            {"o": org_id, "u": receiver.url, "s": "ef" * 32},
+            {"o": org_id, "u": url, "s": "ef" * 32},
         )
         event = await conn.scalar(
             text(
@@ -319,39 +372,242 @@ async def test_after_the_policys_attempts_a_delivery_is_dead_and_dead_lettered(
                 "k": f"dead:{marker}",
             },
         )
-        delivery = await conn.scalar(
+        delivery: uuid.UUID = await conn.scalar(
             text(
                 "INSERT INTO webhook_deliveries (org_id, webhook_id, event_id, event_type)"
                 " VALUES (:o, :w, :e, 'webhook.test') RETURNING id"
             ),
             {"o": org_id, "w": hook, "e": event},
         )
+    return delivery
+
+
+async def test_after_the_policys_attempts_a_delivery_is_dead(
+    settings: Settings, database: Database, receiver: Receiver
+) -> None:
+    delivery = await doomed_delivery(database, receiver.url, str(uuid.uuid4()))
     receiver.script = [(503, {}), (503, {})]
-    stream = StreamPublisher(redis_url)
+    stream = StreamPublisher(None)
     async with shared_client() as client:
         assert await deliver(database, settings, client, stream, delivery) == "failed"
         assert await deliver(database, settings, client, stream, delivery) == "dead"
         # A dead delivery is not open any more: no third send.
         assert await deliver(database, settings, client, stream, delivery) == "not open"
-    await stream.close()
     assert len(receiver.requests) == 2
     async with database.engine.connect() as conn:
         row = (
             await conn.execute(
                 text(
-                    "SELECT status, attempt_count, attempts FROM webhook_deliveries WHERE id = :d"
+                    "SELECT status, attempt_count, attempts, next_attempt_at"
+                    " FROM webhook_deliveries WHERE id = :d"
                 ),
                 {"d": delivery},
             )
         ).one()
-    assert (row.status, row.attempt_count) == ("dead", 2)
+    assert (row.status, row.attempt_count, row.next_attempt_at) == ("dead", 2, None)
     assert [a["response_code"] for a in row.attempts] == [503, 503]
-    if redis_url is not None:
-        from redis.asyncio import Redis
 
-        redis = Redis.from_url(redis_url)
-        try:
-            entries = await redis.xrevrange("amss.dlq", count=20)
-        finally:
-            await redis.aclose()
-        assert any(marker in fields[b"event"].decode() for _, fields in entries)
+
+async def test_a_dead_delivery_goes_to_the_dead_letter_stream(
+    settings: Settings, database: Database, receiver: Receiver, redis_url: str
+) -> None:
+    marker = str(uuid.uuid4())
+    delivery = await doomed_delivery(database, receiver.url, marker)
+    receiver.script = [(503, {}), (503, {})]
+    stream = StreamPublisher(redis_url)
+    try:
+        async with shared_client() as client:
+            assert await deliver(database, settings, client, stream, delivery) == "failed"
+            assert not await dead_letters(redis_url, marker)  # failed is not dead yet
+            assert await deliver(database, settings, client, stream, delivery) == "dead"
+    finally:
+        await stream.close()
+    [letter] = await dead_letters(redis_url, marker)
+    assert letter["delivery_id"] == str(delivery) and letter["type"] == "webhook.test"
+
+
+async def dead_letters(redis_url: str, marker: str) -> list[dict[str, Any]]:
+    redis = Redis.from_url(redis_url)
+    try:
+        entries = await redis.xrevrange("amss.dlq", count=200)
+    finally:
+        await redis.aclose()
+    letters = [json.loads(fields[b"event"]) for _, fields in entries]
+    return [letter for letter in letters if letter.get("id") == marker]
+
+
+class Deliveries:
+    """A webhook of a fresh organization with deliveries in given states (rolled back)."""
+
+    def __init__(self, connection: AsyncConnection, org_id: uuid.UUID, webhook_id: uuid.UUID):
+        self.connection, self.org_id, self.webhook_id = connection, org_id, webhook_id
+
+    async def add(self, status: str, attempts: list[int] | None = None) -> uuid.UUID:
+        codes = attempts or []
+        event = await self.connection.scalar(
+            text(
+                "INSERT INTO outbox_events (org_id, event_type, aggregate_type, payload,"
+                " dedupe_key, dispatched_at) VALUES (:o, 'webhook.test', 'webhook',"
+                " CAST(:p AS jsonb), :k, now()) RETURNING id"
+            ),
+            {"o": self.org_id, "p": json.dumps({"type": "webhook.test"}), "k": str(uuid.uuid4())},
+        )
+        delivery: uuid.UUID = await self.connection.scalar(
+            text(
+                "INSERT INTO webhook_deliveries (org_id, webhook_id, event_id, event_type, status,"
+                " attempt_count, attempts, last_response_code, delivered_at)"
+                " VALUES (:o, :w, :e, 'webhook.test', :s, :n, CAST(:a AS jsonb), :c,"
+                " CASE WHEN :s = 'delivered' THEN now() END) RETURNING id"
+            ),
+            {
+                "o": self.org_id,
+                "w": self.webhook_id,
+                "e": event,
+                "s": status,
+                "n": len(codes),
+                "a": json.dumps(
+                    [
+                        {"at": "2026-01-01T00:00:00Z", "response_code": c, "error": None}
+                        for c in codes
+                    ]
+                ),
+                "c": codes[-1] if codes else None,
+            },
+        )
+        return delivery
+
+    async def rows(self) -> dict[uuid.UUID, tuple[str, int, list[int]]]:
+        result = await self.connection.execute(
+            text(
+                "SELECT id, status, attempt_count, attempts FROM webhook_deliveries"
+                " WHERE webhook_id = :w"
+            ),
+            {"w": self.webhook_id},
+        )
+        return {
+            row.id: (row.status, row.attempt_count, [a["response_code"] for a in row.attempts])
+            for row in result
+        }
+
+
+@pytest.fixture
+async def hook_with_history(
+    connection: AsyncConnection, app: FastAPI, receiver: Receiver
+) -> tuple[Deliveries, dict[str, str]]:
+    org_id = await make_org(connection)
+    admin = await make_user(connection, org_id, "tenant_admin")
+    webhook_id = await connection.scalar(
+        text(
+            "INSERT INTO webhooks (org_id, url, events, secret)"
+            " VALUES (:o, :u, '{*}', :s) RETURNING id"
+        ),
+        {"o": org_id, "u": receiver.url, "s": "ab" * 32},
+    )
+    return Deliveries(connection, org_id, webhook_id), bearer(app.state.signer, admin)
+
+
+async def test_deleting_a_webhook_cancels_pending_deliveries_and_keeps_history(
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    receiver: Receiver,
+    hook_with_history: tuple[Deliveries, dict[str, str]],
+) -> None:
+    hook, headers = hook_with_history
+    delivered = await hook.add("delivered", [500, 200])
+    dead = await hook.add("dead", [503, 503])
+    pending = await hook.add("pending")
+    failed = await hook.add("failed", [500])
+    before = await hook.rows()
+
+    response = await client.delete(f"/api/v1/webhooks/{hook.webhook_id}", headers=headers)
+    assert response.status_code == 204, response.text
+
+    after = await hook.rows()
+    assert after == {
+        **before,
+        pending: ("cancelled", 0, []),
+        failed: ("cancelled", 1, [500]),
+    }
+    assert after[delivered] == ("delivered", 2, [500, 200])
+    assert after[dead] == ("dead", 2, [503, 503])
+    webhook = (
+        await hook.connection.execute(
+            text("SELECT active, deleted_at FROM webhooks WHERE id = :w"), {"w": hook.webhook_id}
+        )
+    ).one()
+    assert webhook.active is False and webhook.deleted_at is not None
+    listed = await client.get("/api/v1/webhooks", headers=headers)
+    assert listed.json() == []
+    # A delivery job still queued for it sends nothing.
+    async with shared_client() as http:
+        assert await deliver(db, settings, http, StreamPublisher(None), pending) == "not open"
+    assert receiver.requests == []
+    audit = await hook.connection.scalar(
+        text("SELECT count(*) FROM audit_logs WHERE entity_id = :w AND action = 'delete'"),
+        {"w": hook.webhook_id},
+    )
+    assert audit == 1
+
+
+async def test_deliveries_filter_by_status(
+    client: httpx.AsyncClient, hook_with_history: tuple[Deliveries, dict[str, str]]
+) -> None:
+    hook, headers = hook_with_history
+    made: dict[str, list[str]] = {}
+    for status in ("pending", "delivered", "delivered", "failed", "dead", "cancelled"):
+        made.setdefault(status, []).append(str(await hook.add(status)))
+    path = f"/api/v1/webhooks/{hook.webhook_id}/deliveries"
+    for status, ids in made.items():
+        response = await client.get(path, params={"status": status}, headers=headers)
+        assert response.status_code == 200, response.text
+        assert sorted(d["id"] for d in response.json()) == sorted(ids), status
+        assert {d["status"] for d in response.json()} == {status}
+        assert response.headers["x-total-count"] == str(len(ids))
+    everything = await client.get(path, headers=headers)
+    assert everything.headers["x-total-count"] == "6" and len(everything.json()) == 6
+    bad = await client.get(path, params={"status": "lost"}, headers=headers)
+    assert bad.status_code == 400 and bad.json()["details"][0]["field"] == "status"
+
+
+@pytest.mark.xfail(strict=True, reason="redeliver 500 until the repository base is fixed (issue 9)")
+async def test_redeliver_queues_a_dead_delivery_again_and_it_is_sent(
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    receiver: Receiver,
+    hook_with_history: tuple[Deliveries, dict[str, str]],
+) -> None:
+    hook, headers = hook_with_history
+    dead = await hook.add("dead", [503, 503])
+    response = await client.post(
+        f"/api/v1/webhooks/{hook.webhook_id}/deliveries/{dead}/redeliver", headers=headers
+    )
+    assert response.status_code == 202, response.text
+    assert response.json() == {"delivery_id": str(dead), "status": "pending"}
+    assert (await hook.rows())[dead] == ("pending", 2, [503, 503])
+    queued = await hook.connection.scalar(
+        text(
+            "SELECT count(*) FROM procrastinate_jobs WHERE task_name = :t AND status = 'todo'"
+            " AND args->'delivery_ids' ? :d"
+        ),
+        {"t": DELIVER_TASK, "d": str(dead)},
+    )
+    assert queued == 1
+    # The queued job sends it: the history keeps the old attempts and adds the new one.
+    async with shared_client() as http:
+        assert await deliver(db, settings, http, StreamPublisher(None), dead) == "delivered"
+    [request] = receiver.requests
+    assert request.headers["x-webhook-delivery-id"] == str(dead)
+    assert (await hook.rows())[dead] == ("delivered", 3, [503, 503, 200])
+
+
+async def test_redelivering_an_unknown_delivery_is_404(
+    client: httpx.AsyncClient, hook_with_history: tuple[Deliveries, dict[str, str]]
+) -> None:
+    hook, headers = hook_with_history
+    response = await client.post(
+        f"/api/v1/webhooks/{hook.webhook_id}/deliveries/{uuid.uuid4()}/redeliver",
+        headers=headers,
+    )
+    assert response.status_code == 404 and response.json()["error"] == "delivery not found"
