@@ -241,7 +241,9 @@ async def test_test_twice_gives_two_deliveries_and_unknown_is_404(
 async def test_production_refuses_non_public_destinations(
     settings: Settings, db: Database, url: str, connection: Any
 ) -> None:
-    production = settings.model_copy(update={"app_env": "production"})
+    production = settings.model_copy(
+        update={"app_env": "production", "webhook_allow_private": False}
+    )
     app = create_app(production, db)
     org_id = await make_org(connection)
     admin = await make_user(connection, org_id, "tenant_admin")
@@ -282,14 +284,14 @@ async def test_a_destination_that_turns_private_fails_with_a_reason(
             {"o": org_id, "w": hook, "e": event},
         )
     production = settings.model_copy(update={"app_env": "production"})
-    async with shared_client() as client:
+    async with shared_client(allow_private=False) as client:
         status = await deliver(database, production, client, StreamPublisher(None), delivery)
     assert status == "failed"
     async with database.engine.connect() as conn:
         error = await conn.scalar(
             text("SELECT last_error FROM webhook_deliveries WHERE id = :d"), {"d": delivery}
         )
-    assert error.startswith("refused:") and "non-public" in error
+    assert error.startswith("refused:") and "loopback" in error
 
 
 async def test_after_the_policys_attempts_a_delivery_is_dead_and_dead_lettered(
@@ -328,7 +330,7 @@ async def test_after_the_policys_attempts_a_delivery_is_dead_and_dead_lettered(
         )
     receiver.script = [(503, {}), (503, {})]
     stream = StreamPublisher(redis_url)
-    async with shared_client() as client:
+    async with shared_client(allow_private=True) as client:
         assert await deliver(database, settings, client, stream, delivery) == "failed"
         assert await deliver(database, settings, client, stream, delivery) == "dead"
         # A dead delivery is not open any more: no third send.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 from uuid import UUID
@@ -30,6 +31,16 @@ SECRET_FIELDS = frozenset(
         "private_key",
     }
 )
+
+
+def _address_or_none(value: str | None) -> str | None:
+    """The column is ``inet``: a peer that is not an IP address (a Unix socket) is unknown."""
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
 
 
 def without_secrets(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -72,7 +83,7 @@ async def record(
             user_id=caller.user_id,
             actor=caller.actor,
             request_id=caller.request_id,
-            ip_address=caller.ip_address,
+            ip_address=_address_or_none(caller.ip_address),
             user_agent=(caller.user_agent or "")[:512] or None,
             entity_version=entity_version,
             details=without_secrets(details or {}),
