@@ -41,6 +41,7 @@ class PolicyUpdate(BaseModel):
     due_soon_cycles: int | None = Field(None, ge=0, le=100_000)
     default_daily_hours: Decimal | None = Field(None, ge=0, le=24, decimal_places=2)
     default_daily_cycles: Decimal | None = Field(None, ge=0, le=1000, decimal_places=2)
+    max_webhooks: int | None = Field(None, ge=0, le=1000, description="quota: admin only")
 
 
 class Policy(BaseModel):
@@ -54,6 +55,7 @@ class Policy(BaseModel):
     due_soon_cycles: int
     default_daily_hours: float | None
     default_daily_cycles: float | None
+    max_webhooks: int
     updated_at: datetime
 
 
@@ -67,5 +69,10 @@ REQUIRED_POLICY_FIELDS = frozenset(
         "due_soon_days",
         "due_soon_hours",
         "due_soon_cycles",
+        "max_webhooks",
     }
 )
+
+# Quotas protect the installation, not just the tenant: only an admin sets them (SPEC §10);
+# a tenant_admin reads them with the rest of the policy.
+QUOTA_FIELDS = frozenset({"api_rate_limit_per_min", "max_webhooks", "retention_days"})
