@@ -29,6 +29,8 @@ from amss.kit.secretbox import secret_box
 from amss.programs import jobs as program_jobs
 from amss.webhooks.jobs import (
     ATTEMPT_DEADLINE_SECONDS,
+    BUSY,
+    DeliveriesBusy,
     deliver_batch,
     requeue_stuck_deliveries,
     shared_client,
@@ -132,6 +134,11 @@ def create_worker_app(
         statuses = await deliver_batch(
             database, settings, client(), stream, [UUID(item) for item in delivery_ids], box=box
         )
+        busy = [str(key) for key, value in statuses.items() if value == BUSY]
+        if busy:
+            # Another job holds them (a killed worker's claims not expired yet, or a live
+            # job): procrastinate runs this job again later, when the claims are gone.
+            raise DeliveriesBusy(f"{len(busy)} deliveries are being sent by another job")
         return {str(key): value for key, value in statuses.items()}
 
     @app.periodic(cron="* * * * *", periodic_id="requeue-stuck")

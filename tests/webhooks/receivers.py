@@ -44,6 +44,8 @@ async def raw_receiver(answer: Handler) -> AsyncIterator[RawReceiver]:
             await answer(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client hung up on us: what these receivers expect
+        except asyncio.CancelledError:
+            pass  # the receiver is closing: this handler's task ends here either way
         finally:
             state.open_connections -= 1
             writer.close()

@@ -21,7 +21,14 @@ from amss.config import Settings
 from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
 from amss.events.jobs import requeue_stuck_events
-from amss.events.queue import DELIVER_TASK, DELIVERY_QUEUE, DISPATCH_TASK, defer, delivery_jobs
+from amss.events.queue import (
+    DELIVER_TASK,
+    DELIVERY_QUEUE,
+    DISPATCH_TASK,
+    Job,
+    defer,
+    delivery_jobs,
+)
 from amss.events.stream import StreamPublisher
 from amss.webhooks.jobs import (
     ATTEMPT_DEADLINE_SECONDS,
@@ -119,6 +126,7 @@ async def test_a_gzip_bomb_is_read_raw_and_cut_at_one_kib(
     assert row.last_response_body == "(body not decoded: Content-Encoding gzip)"
     assert b"accept-encoding: identity" in request
     assert row.attempts[0]["duration_ms"] < ATTEMPT_DEADLINE_SECONDS * 1000
+    print(f"\ngzip bomb attempt: {row.attempts[0]['duration_ms']} ms")
 
 
 async def test_a_dripping_answer_is_cut_at_the_attempts_one_deadline(
@@ -136,6 +144,7 @@ async def test_a_dripping_answer_is_cut_at_the_attempts_one_deadline(
     # Each byte came within a second, so only a deadline over the whole attempt ends it;
     # per-read timeouts would have waited for all 100,000 bytes.
     assert 9_000 <= attempt["duration_ms"] < 13_000, attempt["duration_ms"]
+    print(f"\ndripping receiver attempt: {attempt['duration_ms']} ms")
     assert BODY_KEPT == 1024
 
 
@@ -147,27 +156,30 @@ async def test_hostile_receivers_hold_every_delivery_slot_and_the_due_sweep_stil
         raw_receiver(answer_dripping) as drip,
         raw_receiver(answer_with_gzip_bomb) as bomb,
     ):
-        # Five dripping subscriptions (four lanes each) more than fill the 16 delivery slots.
-        drips = await deliveries_to(database, [drip.url] * 5, 5)
+        # More dripping deliveries than there are delivery slots, one job each and no lane
+        # lock, so every slot fills; and a few gzip bombs.
+        drips = await deliveries_to(database, [drip.url] * 5, 4)
         bombs = await deliveries_to(database, [bomb.url], 3)
+        mine = [str(item) for _, item in drips + bombs]
         async with UnitOfWork(database.session_factory) as uow:
             await defer(
                 uow.session,
-                [job for hook, item in drips + bombs for job in delivery_jobs(hook, [item])],
+                [Job(DELIVERY_QUEUE, DELIVER_TASK, {"delivery_ids": [item]}) for item in mine],
             )
             await uow.commit()
 
         async with running_worker(every_second, database, database_url):
 
             async def busy_slots() -> int:
+                """Delivery slots of this worker held by this test's hostile receivers."""
                 async with database.engine.connect() as conn:
                     return int(
                         await conn.scalar(
                             text(
-                                "SELECT count(*) FROM procrastinate_jobs"
-                                " WHERE queue_name = :q AND status = 'doing'"
+                                "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = :q"
+                                " AND status = 'doing' AND args -> 'delivery_ids' ?| :mine"
                             ),
-                            {"q": DELIVERY_QUEUE},
+                            {"q": DELIVERY_QUEUE, "mine": mine},
                         )
                         or 0
                     )
@@ -248,7 +260,10 @@ async def test_the_same_delivery_is_never_attempted_twice_at_once(
         statuses = await asyncio.gather(
             *(deliver(database, settings, client, stream, delivery) for _ in range(3))
         )
-    assert sorted(statuses) == ["delivered", "not open", "not open"]
+    # One sends; the others find it claimed ("busy": their job will run again later) or,
+    # while the claim is being written, locked ("not open" for now).
+    assert statuses.count("delivered") == 1, statuses
+    assert set(statuses) - {"delivered"} <= {"busy", "not open"}, statuses
     assert len(receiver.requests) == 1
     assert (await delivery_row(database, delivery)).claimed_until is None
 

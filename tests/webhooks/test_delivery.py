@@ -332,6 +332,9 @@ async def test_after_the_policys_attempts_a_delivery_is_dead_and_dead_lettered(
     stream = StreamPublisher(redis_url)
     async with shared_client(allow_private=True) as client:
         assert await deliver(database, settings, client, stream, delivery) == "failed"
+        # Not before its retry time, even when a job asks.
+        assert await deliver(database, settings, client, stream, delivery) == "not open"
+        await due_now(database, delivery)
         assert await deliver(database, settings, client, stream, delivery) == "dead"
         # A dead delivery is not open any more: no third send.
         assert await deliver(database, settings, client, stream, delivery) == "not open"
@@ -357,3 +360,12 @@ async def test_after_the_policys_attempts_a_delivery_is_dead_and_dead_lettered(
         finally:
             await redis.aclose()
         assert any(marker in fields[b"event"].decode() for _, fields in entries)
+
+
+async def due_now(database: Database, delivery: uuid.UUID) -> None:
+    """Bring a scheduled retry forward, as if its backoff had passed."""
+    async with database.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE webhook_deliveries SET next_attempt_at = now() WHERE id = :d"),
+            {"d": delivery},
+        )

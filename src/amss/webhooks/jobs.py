@@ -35,9 +35,11 @@ from amss.webhooks.rules import (
 ATTEMPT_DEADLINE_SECONDS = 10.0
 # Kept from a receiver's answer, read raw (never decompressed: a 40 KB gzip bomb stays 40 KB).
 BODY_KEPT = 1024
-# A claimed delivery is left alone by other jobs this long: longer than an attempt and the
-# recording of its result, short enough that a killed worker's claims expire soon.
-CLAIM_SECONDS = 60
+# A claimed delivery is left alone by other jobs while its job may still be sending it: one
+# deadline per wave of PER_JOB_CONCURRENCY attempts, plus time to record the results. A
+# killed worker's claims expire by themselves; its job comes back (stalled-job recovery)
+# and retries until they have.
+CLAIM_MARGIN_SECONDS = 10
 
 webhook_deliveries_total = Counter(
     "amss_webhook_deliveries_total", "Delivery attempts by resulting status.", ["status"]
@@ -51,6 +53,8 @@ _CLAIM = text(
         SELECT d.id FROM webhook_deliveries d
         WHERE d.id = ANY(CAST(:ids AS uuid[])) AND d.status IN ('pending', 'failed')
           AND (d.claimed_until IS NULL OR d.claimed_until < now())
+          -- A retry is not sent before its time (a duplicate job must not jump the backoff).
+          AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= now() + interval '1 second')
         FOR UPDATE SKIP LOCKED
     ),
     claimed AS (
@@ -68,6 +72,15 @@ _CLAIM = text(
     JOIN outbox_events e ON e.id = c.event_id
     JOIN org_policies pol ON pol.org_id = c.org_id
     ORDER BY c.created_at
+    """
+)
+
+# Open deliveries of the batch that another job is sending right now.
+_BUSY = text(
+    """
+    SELECT id FROM webhook_deliveries
+    WHERE id = ANY(CAST(:ids AS uuid[])) AND status IN ('pending', 'failed')
+      AND claimed_until >= now() AND NOT id = ANY(CAST(:mine AS uuid[]))
     """
 )
 
@@ -89,6 +102,12 @@ _RECORD = text(
 
 # Attempts of one job in flight at once (a job holds one worker slot).
 PER_JOB_CONCURRENCY = 25
+# The status reported for a delivery another job is sending at this moment.
+BUSY = "busy"
+
+
+class DeliveriesBusy(Exception):
+    """Some deliveries of the job are being sent by another job: retry the job later."""
 
 
 def shared_client(
@@ -238,15 +257,23 @@ async def deliver_batch(
     one transaction with the retries it schedules, releasing the claims.
     """
     box = box or secret_box(settings)
+    waves = -(-len(delivery_ids) // PER_JOB_CONCURRENCY)
+    claim_seconds = waves * ATTEMPT_DEADLINE_SECONDS + CLAIM_MARGIN_SECONDS
     async with UnitOfWork(database.session_factory) as uow:
         rows = (
-            await uow.session.execute(_CLAIM, {"ids": delivery_ids, "claim_seconds": CLAIM_SECONDS})
+            await uow.session.execute(_CLAIM, {"ids": delivery_ids, "claim_seconds": claim_seconds})
         ).all()
+        busy = (
+            (await uow.session.execute(_BUSY, {"ids": delivery_ids, "mine": [r.id for r in rows]}))
+            .scalars()
+            .all()
+        )
         gone = [row.id for row in rows if not row.active or row.deleted_at is not None]
         if gone:
             await uow.session.execute(_CANCEL, {"ids": gone})
         await uow.commit()
     statuses: dict[UUID, str] = dict.fromkeys(gone, "cancelled")
+    statuses.update(dict.fromkeys(busy, BUSY))
     live = [row for row in rows if row.id not in statuses]
     if not live:
         return statuses
@@ -293,7 +320,8 @@ async def deliver(
     *,
     box: SecretBox | None = None,
 ) -> str:
-    """One attempt of one delivery; its status afterwards ("not open" when there is none)."""
+    """One attempt of one delivery; its status afterwards ("not open" when there is none,
+    "busy" while another job is sending it)."""
     statuses = await deliver_batch(database, settings, client, stream, [delivery_id], box=box)
     return statuses.get(delivery_id, "not open")
 
