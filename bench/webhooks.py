@@ -139,6 +139,9 @@ async def _scenario(url: str, *, hanging: bool) -> dict[str, Any]:
         "DB_URL": url,
         "WORKER_HTTP_ADDR": f"127.0.0.1:{_free_port()}",
         "LOG_LEVEL": "warning",
+        # 'amss worker' defaults to production; the receivers listen on localhost.
+        "APP_ENV": "test",
+        "WEBHOOK_ALLOW_PRIVATE": "true",
     }
     worker = subprocess.Popen(
         [sys.executable, "-c", "from amss.cli import main; main()", "worker"],

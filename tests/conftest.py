@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import psycopg
 import pytest
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from psycopg import sql
 from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
@@ -35,6 +36,12 @@ from tests.support.tcp_proxy import TcpProxy, tcp_proxy
 _TEMPLATE_LOCK = 0x54504C
 
 configure_logging("warning", json=True)
+
+# Processes the tests start (workers, servers) inherit these: a test environment, receivers
+# on localhost, and one SECRETS_KEY shared with the in-process app so secrets stay readable.
+os.environ.setdefault("APP_ENV", "test")
+os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE", "true")
+os.environ.setdefault("SECRETS_KEY", Fernet.generate_key().decode())
 
 
 def _with_database(url: str, name: str) -> str:
@@ -159,6 +166,8 @@ def settings(database_url: str, signing_keys: KeyPair) -> Settings:
         DB_URL=database_url,
         JWT_PRIVATE_KEY_PEM=signing_keys.private_pem,
         JWT_PUBLIC_KEY_PEM=signing_keys.public_pem,
+        SECRETS_KEY=os.environ["SECRETS_KEY"],
+        WEBHOOK_ALLOW_PRIVATE=True,
     )
 
 

@@ -30,6 +30,7 @@ from amss.kit.idempotency import IdempotencyMiddleware, IdempotencyStore
 from amss.kit.logging import get_logger
 from amss.kit.openapi import build_openapi
 from amss.kit.ratelimit import RateLimiter
+from amss.kit.secretbox import secret_box
 from amss.orgs.router import router as orgs_router
 from amss.parts.router import router as parts_router
 from amss.programs.router import router as programs_router
@@ -83,6 +84,7 @@ def create_app(settings: Settings, database: Database, *, api: bool = True) -> F
     app.state.redis = None
     app.state.signer = signer
     app.state.rate_limiter = RateLimiter(settings.redis_url)
+    app.state.secret_box = secret_box(settings)
 
     install_error_handlers(app)
     app.include_router(health_router)

@@ -13,10 +13,15 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
-from amss.config import ConfigurationError, Settings, load_settings
+from amss.config import (
+    ConfigurationError,
+    Settings,
+    load_settings,
+    require_production_settings,
+)
 from amss.db import migrate as migrations
 from amss.db.connect import database_url
-from amss.db.engine import Database
+from amss.db.engine import WORKER_STATEMENT_TIMEOUT_MS, Database
 from amss.kit.keys import generate_key_pair
 from amss.kit.logging import configure_logging, get_logger
 
@@ -44,11 +49,53 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _settings() -> Settings:
+def _settings(*, default_env: str = "development") -> Settings:
+    """The environment's settings; ``APP_ENV`` defaults per command (SPEC §2)."""
+    os.environ.setdefault("APP_ENV", default_env)
     settings = load_settings()
     configure_logging(settings.log_level)
     _exit_on_sigterm()
     return settings
+
+
+def _production_checks(settings: Settings, *, needs_database: bool = True) -> None:
+    """Fail closed: refuse what production must not run without; warn about the rest."""
+    require_production_settings(settings, needs_database=needs_database)
+    if not settings.is_production:
+        return
+    if not settings.trusted_proxies:
+        _log.warning(
+            "TRUSTED_PROXIES is empty: X-Forwarded-For is ignored and every request is "
+            "attributed to the peer address (the load balancer, behind one)"
+        )
+    if settings.webhook_allow_private:
+        _log.warning(
+            "WEBHOOK_ALLOW_PRIVATE=true in production: webhooks may reach private networks"
+        )
+
+
+def _refuse_demo_in_production(settings: Settings, what: str) -> None:
+    if settings.is_production:
+        raise ConfigurationError(
+            f"APP_ENV: {what} creates demo users with a published password; refused in production"
+        )
+
+
+def _seal_secrets(url: str, settings: Settings) -> None:
+    """Encrypt webhook secrets stored before encryption existed (idempotent)."""
+    from amss.kit.secretbox import secret_box
+    from amss.webhooks.service import seal_plaintext_secrets
+
+    async def run() -> int:
+        database = Database.connect(url, pool_size=1)
+        try:
+            return await seal_plaintext_secrets(database, secret_box(settings))
+        finally:
+            await database.dispose()
+
+    sealed = asyncio.run(run())
+    if sealed:
+        _log.info("webhook secrets encrypted at rest", count=sealed)
 
 
 def _seed(url: str) -> None:
@@ -82,6 +129,9 @@ def _server(app: Any, listen: tuple[str, int]) -> uvicorn.Server:
             access_log=False,
             timeout_keep_alive=15,
             timeout_graceful_shutdown=10,
+            # Client addresses come from TRUSTED_PROXIES only (amss.kit.clientip): uvicorn's
+            # own X-Forwarded-For handling would believe any peer listed in its defaults.
+            proxy_headers=False,
             h11_max_incomplete_event_size=64 * 1024,
         )
     )
@@ -111,6 +161,14 @@ async def _run(settings: Settings, url: str, *, api: bool, worker: bool) -> None
     from amss.worker import create_worker_app, run_worker
 
     database = Database.connect(url)
+    # Jobs get a pool of their own with longer limits: a sweep never waits on API traffic.
+    jobs_database = (
+        Database.connect(
+            url, pool_size=4, pool_timeout=30, statement_timeout_ms=WORKER_STATEMENT_TIMEOUT_MS
+        )
+        if worker
+        else None
+    )
     tasks: list[asyncio.Task[Any]] = []
     try:
         if api:
@@ -119,8 +177,8 @@ async def _run(settings: Settings, url: str, *, api: bool, worker: bool) -> None
         else:
             server = _server(create_app(settings, database, api=False), settings.worker_http_listen)
         tasks.append(asyncio.create_task(server.serve(), name="http"))
-        if worker:
-            worker_app = create_worker_app(settings, database, url)
+        if jobs_database is not None:
+            worker_app = create_worker_app(settings, jobs_database, url)
             tasks.append(
                 asyncio.create_task(
                     run_worker(worker_app, name=settings.worker_id, install_signal_handlers=False),
@@ -136,6 +194,8 @@ async def _run(settings: Settings, url: str, *, api: bool, worker: bool) -> None
             task.result()
     finally:
         await database.dispose()
+        if jobs_database is not None:
+            await jobs_database.dispose()
 
 
 def _run_http(settings: Settings, url: str, *, worker: bool) -> None:
@@ -147,9 +207,16 @@ def serve(
     demo: Annotated[bool, typer.Option("--demo", help="Load the demo organization first.")] = False,
 ) -> None:
     """All-in-one: REST API and worker; embedded PostgreSQL when DB_URL is unset."""
-    settings = _settings()
+    # The quick start reaches receivers on this machine; production must opt in explicitly.
+    if os.environ.get("APP_ENV", "development") != "production":
+        os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE", "true")
+    settings = _settings(default_env="development")
+    _production_checks(settings, needs_database=False)
+    if demo:
+        _refuse_demo_in_production(settings, "--demo")
     with database_url(settings) as url:
         migrations.upgrade(url)
+        _seal_secrets(url, settings)
         if demo:
             _seed(url)
         _run_http(settings, url, worker=True)
@@ -159,6 +226,7 @@ def serve(
 def seed() -> None:
     """Load the demo organization and its users (idempotent; migrates first)."""
     settings = _settings()
+    _refuse_demo_in_production(settings, "'amss seed'")
     with database_url(settings) as url:
         migrations.upgrade(url)
         _seed(url)
@@ -215,7 +283,8 @@ def audit_verify(
 @cli.command()
 def server() -> None:
     """REST API only, for production: needs DB_URL and an up-to-date schema."""
-    settings = _settings()
+    settings = _settings(default_env="production")
+    _production_checks(settings)
     if not settings.db_url:
         raise ConfigurationError(
             "DB_URL: required by 'amss server' (use 'amss serve' for the embedded database)"
@@ -233,7 +302,8 @@ def server() -> None:
 @cli.command()
 def worker() -> None:
     """Background jobs only, with /health, /ready and /metrics on WORKER_HTTP_ADDR."""
-    settings = _settings()
+    settings = _settings(default_env="production")
+    _production_checks(settings)
     if not settings.db_url:
         raise ConfigurationError(
             "DB_URL: required by 'amss worker' (use 'amss serve' for the embedded database)"
@@ -242,6 +312,7 @@ def worker() -> None:
     if pending:
         typer.echo(f"{len(pending)} migration(s) pending; run 'amss migrate' first", err=True)
         raise typer.Exit(1)
+    _seal_secrets(settings.db_url, settings)
     asyncio.run(_run(settings, settings.db_url, api=False, worker=True))
 
 
@@ -263,6 +334,14 @@ def migrate(
             return
         migrations.upgrade(url)
         typer.echo(f"applied {len(pending)} migration(s)" if pending else "nothing to apply")
+        if settings.secrets_key or not settings.is_production:
+            _seal_secrets(url, settings)
+        else:
+            typer.echo(
+                "SECRETS_KEY not set: webhook secrets stored before encryption stay plaintext "
+                "until 'amss worker' starts with the key",
+                err=True,
+            )
 
 
 @cli.command()
@@ -272,8 +351,16 @@ def keys(
         typer.Option("--out", help="Write jwt_private.pem and jwt_public.pem into this folder."),
     ] = None,
     bits: Annotated[int, typer.Option(min=2048, max=8192, help="RSA key size.")] = 2048,
+    secrets: Annotated[
+        bool, typer.Option("--secrets", help="Print a new SECRETS_KEY (Fernet key) instead.")
+    ] = False,
 ) -> None:
-    """Generate an RSA key pair for JWT signing (RS256)."""
+    """Generate an RSA key pair for JWT signing (RS256), or a key for SECRETS_KEY."""
+    if secrets:
+        from amss.kit.secretbox import new_key
+
+        typer.echo(new_key())
+        return
     pair = generate_key_pair(bits)
     if out is None:
         typer.echo(pair.private_pem + pair.public_pem, nl=False)
@@ -285,6 +372,30 @@ def keys(
         handle.write(pair.private_pem)
     public_path.write_text(pair.public_pem)
     typer.echo(f"wrote {private_path} (mode 600) and {public_path}")
+
+
+secrets_cli = typer.Typer(help="Webhook signing secrets at rest.", no_args_is_help=True)
+cli.add_typer(secrets_cli, name="secrets")
+
+
+@secrets_cli.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every webhook secret with the first key of SECRETS_KEY (after adding a key)."""
+    from amss.kit.secretbox import secret_box
+    from amss.webhooks.service import rotate_secrets
+
+    settings = _settings()
+
+    async def run(url: str) -> int:
+        database = Database.connect(url, pool_size=1)
+        try:
+            return await rotate_secrets(database, secret_box(settings))
+        finally:
+            await database.dispose()
+
+    with database_url(settings) as url:
+        count = asyncio.run(run(url))
+    typer.echo(f"re-encrypted {count} webhook secret(s) with the first key of SECRETS_KEY")
 
 
 def main() -> None:

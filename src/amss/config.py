@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 import socket
@@ -56,6 +58,10 @@ class Settings(BaseSettings):
     )
     generator_interval: timedelta = Field(timedelta(minutes=10), alias="GENERATOR_INTERVAL")
     import_max_bytes: int = Field(50 * 1024 * 1024, alias="IMPORT_MAX_BYTES")
+    # Fernet keys, comma-separated: the first encrypts, every one decrypts (rotation).
+    secrets_key: str | None = Field(None, alias="SECRETS_KEY", repr=False)
+    # The only switch that lets webhooks reach loopback and private networks (SPEC §7.2).
+    webhook_allow_private: bool = Field(False, alias="WEBHOOK_ALLOW_PRIVATE")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -106,6 +112,20 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
+    @field_validator("secrets_key")
+    @classmethod
+    def _secrets_key(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        # The message never repeats the value: it is a secret.
+        for number, key in enumerate(secrets_keys(value), start=1):
+            if not _is_fernet_key(key):
+                raise ValueError(
+                    f"key {number} is not a Fernet key (32 url-safe base64-encoded bytes; "
+                    "generate one with 'amss keys --secrets')"
+                )
+        return value
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _proxies(cls, value: object) -> object:
@@ -139,8 +159,47 @@ class Settings(BaseSettings):
         return parse_listen_address(self.worker_http_addr)
 
 
+def secrets_keys(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _is_fernet_key(key: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(key.encode())) == 32
+    except (ValueError, binascii.Error):
+        return False
+
+
 class ConfigurationError(Exception):
     """A variable has a value the process cannot start with; the message names it."""
+
+
+def production_problems(settings: Settings, *, needs_database: bool = True) -> list[str]:
+    """What production refuses to start without (SPEC §10: fail closed), one per variable."""
+    if not settings.is_production:
+        return []
+    problems = []
+    if needs_database and not settings.db_url:
+        problems.append(
+            "DB_URL: required in production (the embedded database is for 'amss serve')"
+        )
+    if not (settings.jwt_private_key_pem and settings.jwt_public_key_pem):
+        problems.append(
+            "JWT_PRIVATE_KEY_PEM/JWT_PUBLIC_KEY_PEM: required in production "
+            "(generate a pair with 'amss keys')"
+        )
+    if not settings.secrets_key:
+        problems.append(
+            "SECRETS_KEY: required in production to encrypt webhook secrets "
+            "(generate one with 'amss keys --secrets')"
+        )
+    return problems
+
+
+def require_production_settings(settings: Settings, *, needs_database: bool = True) -> None:
+    problems = production_problems(settings, needs_database=needs_database)
+    if problems:
+        raise ConfigurationError("refusing to start in production: " + "; ".join(problems))
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -296,7 +296,9 @@ async def test_test_twice_gives_two_deliveries_and_unknown_is_404(
 async def test_production_refuses_non_public_destinations(
     settings: Settings, db: Database, url: str, connection: Any
 ) -> None:
-    production = settings.model_copy(update={"app_env": "production"})
+    production = settings.model_copy(
+        update={"app_env": "production", "webhook_allow_private": False}
+    )
     app = create_app(production, db)
     org_id = await make_org(connection)
     admin = await make_user(connection, org_id, "tenant_admin")
@@ -337,14 +339,14 @@ async def test_a_destination_that_turns_private_fails_with_a_reason(
             {"o": org_id, "w": hook, "e": event},
         )
     production = settings.model_copy(update={"app_env": "production"})
-    async with shared_client() as client:
+    async with shared_client(allow_private=False) as client:
         status = await deliver(database, production, client, StreamPublisher(None), delivery)
     assert status == "failed"
     async with database.engine.connect() as conn:
         error = await conn.scalar(
             text("SELECT last_error FROM webhook_deliveries WHERE id = :d"), {"d": delivery}
         )
-    assert error.startswith("refused:") and "non-public" in error
+    assert error.startswith("refused:") and "loopback" in error
 
 
 async def doomed_delivery(database: Database, url: str, marker: str) -> uuid.UUID:
@@ -388,8 +390,11 @@ async def test_after_the_policys_attempts_a_delivery_is_dead(
     delivery = await doomed_delivery(database, receiver.url, str(uuid.uuid4()))
     receiver.script = [(503, {}), (503, {})]
     stream = StreamPublisher(None)
-    async with shared_client() as client:
+    async with shared_client(allow_private=True) as client:
         assert await deliver(database, settings, client, stream, delivery) == "failed"
+        # Not before its retry time, even when a job asks.
+        assert await deliver(database, settings, client, stream, delivery) == "not open"
+        await due_now(database, delivery)
         assert await deliver(database, settings, client, stream, delivery) == "dead"
         # A dead delivery is not open any more: no third send.
         assert await deliver(database, settings, client, stream, delivery) == "not open"
@@ -416,9 +421,10 @@ async def test_a_dead_delivery_goes_to_the_dead_letter_stream(
     receiver.script = [(503, {}), (503, {})]
     stream = StreamPublisher(redis_url)
     try:
-        async with shared_client() as client:
+        async with shared_client(allow_private=True) as client:
             assert await deliver(database, settings, client, stream, delivery) == "failed"
             assert not await dead_letters(redis_url, marker)  # failed is not dead yet
+            await due_now(database, delivery)
             assert await deliver(database, settings, client, stream, delivery) == "dead"
     finally:
         await stream.close()
@@ -540,7 +546,7 @@ async def test_deleting_a_webhook_cancels_pending_deliveries_and_keeps_history(
     listed = await client.get("/api/v1/webhooks", headers=headers)
     assert listed.json() == []
     # A delivery job still queued for it sends nothing.
-    async with shared_client() as http:
+    async with shared_client(allow_private=True) as http:
         assert await deliver(db, settings, http, StreamPublisher(None), pending) == "not open"
     assert receiver.requests == []
     audit = await hook.connection.scalar(
@@ -570,7 +576,6 @@ async def test_deliveries_filter_by_status(
     assert bad.status_code == 400 and bad.json()["details"][0]["field"] == "status"
 
 
-@pytest.mark.xfail(strict=True, reason="redeliver 500 until the repository base is fixed (issue 9)")
 async def test_redeliver_queues_a_dead_delivery_again_and_it_is_sent(
     client: httpx.AsyncClient,
     db: Database,
@@ -595,7 +600,7 @@ async def test_redeliver_queues_a_dead_delivery_again_and_it_is_sent(
     )
     assert queued == 1
     # The queued job sends it: the history keeps the old attempts and adds the new one.
-    async with shared_client() as http:
+    async with shared_client(allow_private=True) as http:
         assert await deliver(db, settings, http, StreamPublisher(None), dead) == "delivered"
     [request] = receiver.requests
     assert request.headers["x-webhook-delivery-id"] == str(dead)
@@ -611,3 +616,12 @@ async def test_redelivering_an_unknown_delivery_is_404(
         headers=headers,
     )
     assert response.status_code == 404 and response.json()["error"] == "delivery not found"
+
+
+async def due_now(database: Database, delivery: uuid.UUID) -> None:
+    """Bring a scheduled retry forward, as if its backoff had passed."""
+    async with database.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE webhook_deliveries SET next_attempt_at = now() WHERE id = :d"),
+            {"d": delivery},
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -31,6 +32,16 @@ class Entry:
     events: Sequence[Event] = ()
 
 
+def _address_or_none(value: str | None) -> str | None:
+    """The column is ``inet``: a peer that is not an IP address (a Unix socket) is unknown."""
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
 async def record_many(uow: UnitOfWork, caller: Caller, entries: Sequence[Entry]) -> None:
     """Write the audit rows (one statement; the trigger chains them in order) and all their
     events (one statement), in ``uow``'s transaction."""
@@ -48,7 +59,7 @@ async def record_many(uow: UnitOfWork, caller: Caller, entries: Sequence[Entry])
                 "user_id": caller.user_id,
                 "actor": caller.actor,
                 "request_id": caller.request_id,
-                "ip_address": caller.ip_address,
+                "ip_address": _address_or_none(caller.ip_address),
                 "user_agent": user_agent,
                 "entity_version": entry.entity_version,
                 "details": without_secrets(entry.details),

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 AuditAction = Literal["create", "update", "delete", "state_change", "login", "export"]
 
@@ -28,6 +28,12 @@ class AuditLog(BaseModel):
     details: dict[str, Any]
     prev_hash: str
     hash: str
+
+    @field_validator("ip_address", mode="before")
+    @classmethod
+    def _address_text(cls, value: object) -> object:
+        # Stored as inet; the driver hands back an ipaddress object.
+        return None if value is None else str(value)
 
 
 class AuditFilters(BaseModel):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import AsyncIterator
 from uuid import UUID
@@ -18,6 +16,7 @@ from amss.audit.schemas import AuditFilters, ChainVerification
 from amss.auth.rules import Caller, authorize
 from amss.db.tables import organizations
 from amss.db.uow import UnitOfWork
+from amss.kit.csvsafe import csv_lines
 from amss.kit.jsonable import to_jsonable
 from amss.kit.pagination import Page
 
@@ -71,31 +70,23 @@ async def start_export(uow: UnitOfWork, caller: Caller, filters: AuditFilters) -
     await uow.commit()
 
 
-def _csv_line(values: list[object]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(values)
-    return buffer.getvalue()
-
-
 async def export_csv(
     session_factory: async_sessionmaker[AsyncSession], org_id: UUID, filters: AuditFilters
 ) -> AsyncIterator[str]:
     """Stream every matching row as CSV from a server-side cursor (no row cap, flat memory)."""
-    yield _csv_line(list(EXPORT_COLUMNS))
+    yield csv_lines([EXPORT_COLUMNS])
     async with UnitOfWork(session_factory) as uow:
         async for batch in AuditRepository(uow.session, org_id).stream(filters):
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            for row in batch:
-                writer.writerow(
-                    [
-                        json.dumps(row["details"], sort_keys=True)
-                        if name == "details"
-                        else to_jsonable(row[name])
-                        for name in EXPORT_COLUMNS
-                    ]
-                )
-            yield buffer.getvalue()
+            # User agents, entity types and details are written by clients: neutralised.
+            yield csv_lines(
+                [
+                    json.dumps(row["details"], sort_keys=True)
+                    if name == "details"
+                    else to_jsonable(row[name])
+                    for name in EXPORT_COLUMNS
+                ]
+                for row in batch
+            )
 
 
 async def verify_chain(uow: UnitOfWork, caller: Caller) -> ChainVerification:

@@ -30,7 +30,7 @@ def upgrade(url: str, revision: str = "head") -> None:
 def pending_revisions(url: str) -> list[str]:
     """Revisions that exist in the code but are not applied to the database yet."""
     script = ScriptDirectory.from_config(alembic_config(url))
-    engine = create_engine(sqlalchemy_url(url))
+    engine = create_engine(sqlalchemy_url(url), hide_parameters=True)
     try:
         with engine.connect() as conn:
             current = set(MigrationContext.configure(conn).get_current_heads())

@@ -20,7 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB, UUID
 
 metadata = MetaData()
 
@@ -58,6 +58,7 @@ org_policies = Table(
     Column("default_daily_hours", Numeric(10, 2)),
     Column("default_daily_cycles", Numeric(10, 2)),
     Column("time_zone", Text),
+    Column("max_webhooks", Integer),
     _ts("created_at"),
     _ts("updated_at"),
 )
@@ -104,7 +105,7 @@ audit_logs = Table(
     _uuid("user_id"),
     Column("actor", Text),
     Column("request_id", Text),
-    Column("ip_address", Text),
+    Column("ip_address", INET),
     Column("user_agent", Text),
     Column("entity_version", Integer),
     _ts("timestamp"),
@@ -329,7 +330,9 @@ webhooks = Table(
     _uuid("org_id"),
     Column("url", Text),
     Column("events", ARRAY(Text)),
+    # Plaintext only on rows written before secrets were encrypted (sealed at start-up).
     Column("secret", Text),
+    Column("secret_ciphertext", Text),
     Column("active", Boolean),
     _uuid("created_by"),
     Column("version", Integer),
@@ -354,6 +357,7 @@ webhook_deliveries = Table(
     Column("last_error", Text),
     _ts("delivered_at"),
     Column("attempts", JSONB),
+    _ts("claimed_until"),
     _ts("created_at"),
     _ts("updated_at"),
 )

@@ -47,9 +47,16 @@ class UnitOfWork:
     async def commit(self) -> None:
         # A request carrying an Idempotency-Key is marked executed in this same transaction,
         # and the events it wrote get their dispatch job in it too.
-        await seal_current_claim(self.session)
+        sealed = await seal_current_claim(self.session)
         await defer_dispatch(self.session)
-        await self.session.commit()
+        try:
+            await self.session.commit()
+        except BaseException:
+            # The seal rolled back with the change: the request may run again (a retry after
+            # a deadlock) and must seal then.
+            if sealed is not None:
+                sealed.sealed = False
+            raise
 
     async def rollback(self) -> None:
         self.session.info.pop("amss_event_orgs", None)

@@ -165,7 +165,7 @@ audited AS (
     INSERT INTO audit_logs (org_id, entity_type, entity_id, action, user_id, actor, request_id,
                             ip_address, user_agent, details, prev_hash, hash)
     SELECT org_id, 'maintenance_task', CASE WHEN count(*) = 1 THEN min(id::text)::uuid END, 'create',
-           CAST(:user_id AS uuid), :actor, :request_id, :ip_address, :user_agent,
+           CAST(:user_id AS uuid), :actor, :request_id, CAST(:ip_address AS inet), :user_agent,
            jsonb_build_object('generated', count(*), 'reason', CAST(:reason AS text),
                               'task_ids', jsonb_agg(id ORDER BY id)),
            '', ''

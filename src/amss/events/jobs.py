@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
-from amss.events.queue import defer, delivery_jobs
+from amss.events.queue import defer, delivery_jobs, dispatch_job
 from amss.events.stream import EVENTS_STREAM, StreamPublisher
 
 BATCH = 500
@@ -79,3 +79,29 @@ async def dispatch_events(database: Database, stream: StreamPublisher, org_id: U
         outbox_events_processed_total.inc(len(payloads))
         outbox_lag_seconds.set(float(row.lag or 0))
         await stream.publish(EVENTS_STREAM, payloads)
+
+
+# Events not dispatched this long after their commit lost their dispatch job (a crashed
+# worker's queue, a job that used up its retries): they get one again.
+STUCK_AFTER_SECONDS = 180
+
+_STUCK_ORGS = text(
+    """
+    SELECT DISTINCT org_id FROM outbox_events
+    WHERE dispatched_at IS NULL AND created_at < now() - make_interval(secs => :age)
+    """
+)
+
+
+async def requeue_stuck_events(
+    database: Database, *, older_than_seconds: int = STUCK_AFTER_SECONDS
+) -> int:
+    """A dispatch job for every organization with events left behind; how many organizations.
+
+    The dispatch job's queueing lock keeps this from piling up jobs behind a waiting one.
+    """
+    async with UnitOfWork(database.session_factory) as uow:
+        orgs = list((await uow.session.execute(_STUCK_ORGS, {"age": older_than_seconds})).scalars())
+        await defer(uow.session, [dispatch_job(org) for org in orgs])
+        await uow.commit()
+    return len(orgs)

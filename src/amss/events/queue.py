@@ -100,12 +100,10 @@ async def defer_dispatch(session: AsyncSession) -> None:
     running picks up what it finds, and the waiting one the rest.
     """
     orgs = session.info.pop("amss_event_orgs", set())
-    await defer(
-        session,
-        [
-            Job(
-                DISPATCH_QUEUE, DISPATCH_TASK, {"org_id": str(org)}, queueing_lock=f"dispatch:{org}"
-            )
-            for org in sorted(orgs, key=str)
-        ],
+    await defer(session, [dispatch_job(org) for org in sorted(orgs, key=str)])
+
+
+def dispatch_job(org_id: UUID) -> Job:
+    return Job(
+        DISPATCH_QUEUE, DISPATCH_TASK, {"org_id": str(org_id)}, queueing_lock=f"dispatch:{org_id}"
     )

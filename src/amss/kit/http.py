@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Coroutine
+from contextlib import AsyncExitStack
 from typing import Any
 
 import structlog
@@ -21,6 +22,7 @@ from amss.kit.errors import (
     ValidationFailed,
     error_body,
 )
+from amss.kit.handlers import database_error, is_transient_conflict, sqlstate_of
 from amss.kit.logging import get_logger
 
 _access_log = get_logger("amss.access")
@@ -103,7 +105,21 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_request_id)
-        except Exception:
+        except Exception as error:
+            # A database fault outside a route (the idempotency store, say) is still a 503.
+            mapped = database_error(error)
+            if mapped is not None and not status_holder["started"]:
+                status_holder["status"] = mapped.status
+                await send_json(
+                    send,
+                    mapped.status,
+                    error_body(message=mapped.message, code=mapped.code, request_id=request_id),
+                    [
+                        *((k.lower().encode(), v.encode()) for k, v in mapped.headers.items()),
+                        request_id_header,
+                    ],
+                )
+                return
             _error_log.exception("unhandled error", path=scope.get("path"))
             if not status_holder["started"]:
                 status_holder["status"] = 500
@@ -225,9 +241,38 @@ class JSONRoute(APIRoute):
                     )
                 if b"\\u0000" in body.lower():
                     raise _nul_error(_nul_field(body))
-            return await handler(request)
+            try:
+                return await _run_once(handler, request)
+            except Exception as error:
+                if not is_transient_conflict(error):
+                    raise
+                # A deadlock or serialization failure: the transaction was rolled back whole
+                # (and its dependencies closed), so running the request again is safe. Once.
+                _access_log.info("retrying after a transient conflict", sqlstate=sqlstate_of(error))
+                return await _run_once(handler, request)
 
         return checked
+
+
+async def _run_once(
+    handler: Callable[[Request], Coroutine[Any, Any, Response]], request: Request
+) -> Response:
+    """Run the route with dependencies of its own: closed at once when it fails (so a retry
+    starts from a fresh unit of work), after the response is sent when it succeeds."""
+    outer = request.scope.get("fastapi_inner_astack")
+    if not isinstance(outer, AsyncExitStack):
+        return await handler(request)
+    own = AsyncExitStack()
+    request.scope["fastapi_inner_astack"] = own
+    try:
+        response = await handler(request)
+    except BaseException:
+        request.scope["fastapi_inner_astack"] = outer
+        await own.aclose()
+        raise
+    request.scope["fastapi_inner_astack"] = outer
+    outer.push_async_callback(own.aclose)
+    return response
 
 
 def _nul_error(field: str) -> ValidationFailed:

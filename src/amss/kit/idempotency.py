@@ -10,6 +10,7 @@ dies between commit and storing the response leaves a sealed claim that is never
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from uuid import UUID
 
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from amss.db.tables import idempotency_keys
@@ -44,11 +46,14 @@ class Claim:
 current_claim: ContextVar[Claim | None] = ContextVar("idempotency_claim", default=None)
 
 
-async def seal_current_claim(session: AsyncSession) -> None:
-    """Called by the unit of work just before COMMIT: the change and the seal commit together."""
+async def seal_current_claim(session: AsyncSession) -> Claim | None:
+    """Called by the unit of work just before COMMIT: the change and the seal commit together.
+
+    Returns the claim sealed by this call (None when there was nothing to seal).
+    """
     claim = current_claim.get()
     if claim is None or claim.sealed:
-        return
+        return None
     await session.execute(
         update(idempotency_keys)
         .where(
@@ -60,6 +65,32 @@ async def seal_current_claim(session: AsyncSession) -> None:
         .values(state="committed")
     )
     claim.sealed = True
+    return claim
+
+
+# scope["state"] key naming the response fields a replay must not carry (never stored).
+_NEVER_REPLAYED = "idempotency_never_replayed"
+
+
+def never_replay(request: Request, *fields: str) -> None:
+    """The response's top-level JSON ``fields`` are shown once: not stored for replays."""
+    request.scope.setdefault("state", {})[_NEVER_REPLAYED] = fields
+
+
+def _without(
+    body: bytes, headers: list[list[str]], fields: tuple[str, ...]
+) -> tuple[bytes, list[list[str]]]:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    stripped = (
+        json.dumps({k: v for k, v in document.items() if k not in fields}).encode()
+        if isinstance(document, dict)
+        else b""
+    )
+    kept = [[name, value] for name, value in headers if name.lower() != "content-length"]
+    return stripped, [*kept, ["content-length", str(len(stripped))]]
 
 
 def valid_key(key: str) -> bool:
@@ -295,7 +326,11 @@ class IdempotencyMiddleware:
             if not claim.sealed:
                 await store.release(claim)
             return
-        await store.complete(claim, status, captured["headers"], b"".join(captured["body"]))
+        body_sent, headers_sent = b"".join(captured["body"]), captured["headers"]
+        secret_fields = scope.get("state", {}).get(_NEVER_REPLAYED)
+        if secret_fields:
+            body_sent, headers_sent = _without(body_sent, headers_sent, tuple(secret_fields))
+        await store.complete(claim, status, headers_sent, body_sent)
 
 
 def _is_delivery_header(name: str) -> bool:

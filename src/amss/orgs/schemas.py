@@ -60,6 +60,7 @@ class PolicyUpdate(BaseModel):
         description="IANA time zone of the organization's calendar: calendar limits end at "
         "23:59:59 local, flight dates and expiry are local dates",
     )
+    max_webhooks: int | None = Field(None, ge=0, le=1000, description="quota: admin only")
 
 
 class Policy(BaseModel):
@@ -74,6 +75,7 @@ class Policy(BaseModel):
     default_daily_hours: float | None
     default_daily_cycles: float | None
     time_zone: str
+    max_webhooks: int
     updated_at: datetime
 
 
@@ -88,6 +90,7 @@ REQUIRED_POLICY_FIELDS = frozenset(
         "due_soon_hours",
         "due_soon_cycles",
         "time_zone",
+        "max_webhooks",
     }
 )
 
@@ -102,3 +105,7 @@ DUE_POLICY_FIELDS = frozenset(
         "time_zone",
     }
 )
+
+# Quotas protect the installation, not just the tenant: only an admin sets them (SPEC §10);
+# a tenant_admin reads them with the rest of the policy.
+QUOTA_FIELDS = frozenset({"api_rate_limit_per_min", "max_webhooks", "retention_days"})

@@ -10,12 +10,13 @@ from amss.audit import journal
 from amss.auth.rules import Caller, authorize
 from amss.db.uow import UnitOfWork
 from amss.due import engine
-from amss.kit.errors import NotFound
+from amss.kit.errors import Forbidden, NotFound
 from amss.kit.pagination import Page
 from amss.kit.patching import diff, patch_values
 from amss.orgs.repository import OrganizationRepository
 from amss.orgs.schemas import (
     DUE_POLICY_FIELDS,
+    QUOTA_FIELDS,
     REQUIRED_POLICY_FIELDS,
     Organization,
     OrganizationCreate,
@@ -115,6 +116,12 @@ async def update_policy(
     await _get_visible(uow, caller, org_id)
     authorize(caller, "policy.update")
     sent = patch_values(data, exclude=(), required=REQUIRED_POLICY_FIELDS)
+    quotas = sorted(QUOTA_FIELDS & sent.keys())
+    if quotas and caller.role != "admin":
+        raise Forbidden(
+            f"only an admin may change quotas ({', '.join(quotas)}); "
+            f"role {caller.role} may read them"
+        )
     repo = OrganizationRepository(uow.session)
     current = await repo.policy(org_id, for_update=True)
     if current is None:

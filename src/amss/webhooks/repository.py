@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.engine import RowMapping
 
 from amss.db.scoped import ScopedRepository, fetch_first
@@ -22,6 +22,17 @@ class WebhookRepository(ScopedRepository):
 
     async def list_page(self, page: Page) -> tuple[list[RowMapping], int]:
         return await self.page(self.select(), page, [webhooks.c.created_at.desc()])
+
+    async def get_with_deleted(self, webhook_id: UUID) -> RowMapping | None:
+        """A webhook of this organization, deleted or not: its history stays readable."""
+        return await fetch_first(
+            self.session,
+            select(webhooks).where(webhooks.c.org_id == self.org_id, webhooks.c.id == webhook_id),
+        )
+
+    async def count_live(self) -> int:
+        statement = select(func.count()).select_from(webhooks).where(*self.scope())
+        return int(await self.session.scalar(statement) or 0)
 
 
 class DeliveryRepository(ScopedRepository):

@@ -10,9 +10,11 @@ from fastapi import APIRouter, Query, Request, Response
 from amss.auth.deps import ActingCallerDep, CallerDep, UowDep
 from amss.config import Settings
 from amss.kit.http import JSONRoute
+from amss.kit.idempotency import never_replay
 from amss.kit.openapi import READ_ERRORS, WRITE_ERRORS
 from amss.kit.pagination import PageDep, set_total
 from amss.webhooks import service
+from amss.webhooks.guard import system_resolver
 from amss.webhooks.schemas import (
     Delivery,
     DeliveryStatus,
@@ -26,18 +28,40 @@ from amss.webhooks.schemas import (
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=JSONRoute)
 
 
+def destination_policy(request: Request) -> service.DestinationPolicy:
+    settings: Settings = request.app.state.settings
+    return service.DestinationPolicy(
+        allow_private=settings.webhook_allow_private,
+        production=settings.is_production,
+        # Tests map host names of their own here (app.state.webhook_resolver).
+        resolver=getattr(request.app.state, "webhook_resolver", None) or system_resolver,
+    )
+
+
 @router.post(
     "",
     status_code=201,
     response_model=WebhookCreated,
     summary="Subscribe a URL to events; the signing secret is shown only here",
+    description=(
+        "At most the organization's `max_webhooks` (default 20). The URL must reach a "
+        "globally routable address (private targets only with WEBHOOK_ALLOW_PRIVATE). A "
+        "replay of this request under the same Idempotency-Key answers without the secret."
+    ),
     responses=WRITE_ERRORS,
 )
 async def create_webhook(
     body: WebhookCreate, request: Request, caller: CallerDep, uow: UowDep
 ) -> WebhookCreated:
-    settings: Settings = request.app.state.settings
-    row, secret = await service.create_webhook(uow, caller, body, production=settings.is_production)
+    # The stored response (for Idempotency-Key replays) must never hold the secret.
+    never_replay(request, "secret", "secret_standard")
+    row, secret = await service.create_webhook(
+        uow,
+        caller,
+        body,
+        policy=destination_policy(request),
+        box=request.app.state.secret_box,
+    )
     return WebhookCreated.model_validate(
         {**dict(row), "secret": secret.hex, "secret_standard": secret.standard}
     )
@@ -57,6 +81,16 @@ async def list_webhooks(
     return [Webhook.model_validate(dict(row)) for row in rows]
 
 
+@router.get(
+    "/{webhook_id}",
+    response_model=Webhook,
+    summary="Read a webhook, also once deleted (active: false)",
+    responses=READ_ERRORS,
+)
+async def get_webhook(webhook_id: UUID, caller: ActingCallerDep, uow: UowDep) -> Webhook:
+    return Webhook.model_validate(dict(await service.get_webhook(uow, caller, webhook_id)))
+
+
 @router.delete(
     "/{webhook_id}",
     status_code=204,
@@ -73,11 +107,15 @@ async def delete_webhook(webhook_id: UUID, caller: ActingCallerDep, uow: UowDep)
     "/{webhook_id}/test",
     status_code=202,
     response_model=Queued,
-    summary="Send a webhook.test event to this subscription",
+    summary="Send a webhook.test event to this subscription (a few per minute)",
     responses=WRITE_ERRORS,
 )
-async def test_webhook(webhook_id: UUID, caller: ActingCallerDep, uow: UowDep) -> Queued:
-    delivery_id = await service.send_test(uow, caller, webhook_id)
+async def test_webhook(
+    webhook_id: UUID, request: Request, caller: ActingCallerDep, uow: UowDep
+) -> Queued:
+    delivery_id = await service.send_test(
+        uow, caller, webhook_id, limiter=request.app.state.rate_limiter
+    )
     return Queued(delivery_id=delivery_id, status="pending")
 
 

@@ -1,4 +1,4 @@
-"""Pure webhook rules: secrets, both signature schemes, retry schedule, address checks."""
+"""Pure webhook rules: secrets, both signature schemes, retry schedule, the address policy."""
 
 from __future__ import annotations
 
@@ -85,24 +85,97 @@ def retry_after_seconds(header: str | None) -> float | None:
     return min(max(value, 0.0), MAX_BACKOFF_SECONDS) if value == value else None
 
 
-def forbidden_address(address: str) -> bool:
-    """Loopback, private, link-local (cloud metadata), multicast, reserved, unspecified."""
+# Never called, whatever WEBHOOK_ALLOW_PRIVATE says: cloud metadata services (the classic
+# SSRF prize), "this host", broadcast, multicast and the reserved class E.
+_NEVER: tuple[tuple[str, str], ...] = (
+    ("169.254.169.254/32", "a cloud metadata address"),
+    ("169.254.170.2/32", "a cloud metadata address"),
+    ("100.100.100.200/32", "a cloud metadata address"),
+    ("192.0.0.192/32", "a cloud metadata address"),
+    ("fd00:ec2::254/128", "a cloud metadata address"),
+    ("0.0.0.0/8", "an unspecified address"),
+    ("::/128", "an unspecified address"),
+    ("255.255.255.255/32", "a broadcast address"),
+    ("224.0.0.0/4", "a multicast address"),
+    ("ff00::/8", "a multicast address"),
+    ("240.0.0.0/4", "a reserved address"),
+)
+
+# Not globally routable: allowed only with WEBHOOK_ALLOW_PRIVATE=true (development, tests).
+_PRIVATE: tuple[tuple[str, str], ...] = (
+    ("127.0.0.0/8", "a loopback address"),
+    ("::1/128", "a loopback address"),
+    ("10.0.0.0/8", "a private address"),
+    ("172.16.0.0/12", "a private address"),
+    ("192.168.0.0/16", "a private address"),
+    ("100.64.0.0/10", "a shared (carrier-grade NAT) address"),
+    ("169.254.0.0/16", "a link-local address"),
+    ("fe80::/10", "a link-local address"),
+    ("192.0.0.0/24", "an IETF protocol address"),
+    ("192.0.2.0/24", "a documentation address"),
+    ("198.51.100.0/24", "a documentation address"),
+    ("203.0.113.0/24", "a documentation address"),
+    ("2001:db8::/32", "a documentation address"),
+    ("198.18.0.0/15", "a benchmarking address"),
+    ("fc00::/7", "a unique-local (private) address"),
+    ("fec0::/10", "a site-local address"),
+    ("2002::/16", "a 6to4 address"),
+    ("2001::/32", "a Teredo address"),
+    ("64:ff9b::/96", "a NAT64 address"),
+    ("64:ff9b:1::/48", "a NAT64 address"),
+    ("100::/64", "a discard-only address"),
+)
+
+
+def _networks(
+    table: tuple[tuple[str, str], ...],
+) -> list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]]:
+    return [(ipaddress.ip_network(network), reason) for network, reason in table]
+
+
+_NEVER_NETWORKS = _networks(_NEVER)
+_PRIVATE_NETWORKS = _networks(_PRIVATE)
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def address_problem(address: str, *, allow_private: bool) -> str | None:
+    """Why AMSS must not connect to ``address`` (None: it may).
+
+    IPv6 forms that carry an IPv4 address (mapped ``::ffff:a.b.c.d`` and the deprecated
+    compatible ``::a.b.c.d``) are judged by the IPv4 address they reach. Anything the
+    tables miss but Python does not consider global is refused too.
+    """
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return bool(
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.scope_id:
+            ip = ipaddress.IPv6Address(str(ip).split("%", 1)[0])
+        embedded = ip.ipv4_mapped
+        form = "IPv4-mapped"
+        if embedded is None and ip in _IPV4_COMPATIBLE and int(ip) > 1:
+            embedded, form = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF), "IPv4-compatible"
+        if embedded is not None:
+            inner = address_problem(str(embedded), allow_private=allow_private)
+            return f"{address} is the {form} form of {embedded}, {inner}" if inner else None
+    for network, reason in _NEVER_NETWORKS:
+        if ip in network:
+            return reason
+    if allow_private:
+        return None
+    for network, reason in _PRIVATE_NETWORKS:
+        if ip in network:
+            return reason
+    if not ip.is_global or ip.is_multicast:
+        return "not a globally routable address"
+    return None
 
 
 def url_problem(url: str, *, production: bool) -> str | None:
     """What is wrong with a webhook URL before resolving it (None: nothing)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a port that is not a number in range)
+    except ValueError:
+        return "is not a valid URL"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "must be an http(s) URL with a host"
     if parts.username or parts.password:

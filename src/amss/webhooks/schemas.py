@@ -33,8 +33,9 @@ class Webhook(BaseModel):
     org_id: UUID
     url: str
     events: list[str]
-    active: bool
+    active: bool = Field(description="false once deleted; its deliveries stay readable")
     created_at: datetime
+    deleted_at: datetime | None = None
 
 
 class WebhookCreated(Webhook):

@@ -3,26 +3,43 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import RowMapping
 
 from amss.audit import journal
 from amss.auth.rules import Caller, authorize
-from amss.db.tables import webhook_deliveries
+from amss.db.engine import Database
+from amss.db.tables import webhook_deliveries, webhooks
 from amss.db.uow import UnitOfWork
 from amss.events import catalogue
 from amss.events.outbox import append_events
 from amss.events.queue import defer, delivery_jobs
-from amss.kit.errors import Conflict, NotFound, invalid
+from amss.kit.errors import Conflict, NotFound, RateLimited, invalid
 from amss.kit.pagination import Page
+from amss.kit.ratelimit import RateLimiter, rate_limit_rejections_total
+from amss.kit.secretbox import SecretBox
 from amss.kit.tenancy import act_in
 from amss.kit.timefmt import utcnow
-from amss.webhooks.guard import UnsafeDestination, check_destination
+from amss.orgs.repository import OrganizationRepository
+from amss.webhooks.guard import Resolver, UnsafeDestination, check_destination, system_resolver
 from amss.webhooks.repository import DeliveryRepository, WebhookRepository
 from amss.webhooks.rules import Secret
 from amss.webhooks.schemas import WebhookCreate
+
+# POST /webhooks/{id}/test: each one makes a real request to the receiver.
+TESTS_PER_MINUTE = 5
+
+
+@dataclass(frozen=True)
+class DestinationPolicy:
+    """How webhook URLs are judged in this process (settings, plus a resolver for tests)."""
+
+    allow_private: bool
+    production: bool
+    resolver: Resolver = system_resolver
 
 
 async def _webhook(
@@ -33,18 +50,48 @@ async def _webhook(
     )
 
 
+async def _webhook_with_deleted(uow: UnitOfWork, caller: Caller, webhook_id: UUID) -> RowMapping:
+    row = await WebhookRepository(uow.session, caller.org_id).get_with_deleted(webhook_id)
+    if row is None:
+        raise NotFound("webhook not found")
+    return row
+
+
 async def create_webhook(
-    uow: UnitOfWork, caller: Caller, data: WebhookCreate, *, production: bool
+    uow: UnitOfWork,
+    caller: Caller,
+    data: WebhookCreate,
+    *,
+    policy: DestinationPolicy,
+    box: SecretBox,
 ) -> tuple[RowMapping, Secret]:
     caller = await act_in(uow, caller, data.org_id)
     authorize(caller, "webhooks.write")
     try:
-        await check_destination(data.url, production=production)
+        await check_destination(
+            data.url,
+            allow_private=policy.allow_private,
+            production=policy.production,
+            resolver=policy.resolver,
+        )
     except UnsafeDestination as problem:
         raise invalid("url", str(problem)) from None
+    # The policy row is locked so two concurrent creations cannot both pass the quota.
+    org_policy = await OrganizationRepository(uow.session).policy(caller.org_id, for_update=True)
+    repo = WebhookRepository(uow.session, caller.org_id)
+    limit = int(org_policy["max_webhooks"]) if org_policy is not None else 0
+    existing = await repo.count_live()
+    if existing >= limit:
+        raise Conflict(
+            f"the organization has {existing} webhooks and its policy allows {limit} "
+            "(max_webhooks, set by an admin); delete one first"
+        )
     secret = Secret.new()
-    row = await WebhookRepository(uow.session, caller.org_id).insert(
-        url=data.url, events=data.events, secret=secret.hex, created_by=caller.user_id
+    row = await repo.insert(
+        url=data.url,
+        events=data.events,
+        secret_ciphertext=box.encrypt(secret.hex),
+        created_by=caller.user_id,
     )
     await journal.record(
         uow,
@@ -57,6 +104,13 @@ async def create_webhook(
     )
     await uow.commit()
     return row, secret
+
+
+async def get_webhook(uow: UnitOfWork, caller: Caller, webhook_id: UUID) -> RowMapping:
+    """A webhook, also once deleted (``active: false``)."""
+    row = await _webhook_with_deleted(uow, caller, webhook_id)
+    authorize(caller, "webhooks.read")
+    return row
 
 
 async def list_webhooks(
@@ -86,10 +140,21 @@ async def delete_webhook(uow: UnitOfWork, caller: Caller, webhook_id: UUID) -> N
     await uow.commit()
 
 
-async def send_test(uow: UnitOfWork, caller: Caller, webhook_id: UUID) -> UUID:
-    """A ``webhook.test`` event for this subscription only; repeatable."""
-    hook = await _webhook(uow, caller, webhook_id)
+async def send_test(
+    uow: UnitOfWork, caller: Caller, webhook_id: UUID, *, limiter: RateLimiter
+) -> UUID:
+    """A ``webhook.test`` event for this subscription only; repeatable, a few a minute."""
+    hook = await _webhook_with_deleted(uow, caller, webhook_id)
     authorize(caller, "webhooks.write")
+    if not hook["active"] or hook["deleted_at"] is not None:
+        raise Conflict("the webhook is deleted; it cannot be tested")
+    decision = await limiter.hit(f"webhook-test:{webhook_id}", TESTS_PER_MINUTE)
+    if not decision.allowed:
+        rate_limit_rejections_total.labels(scope="webhook_test").inc()
+        raise RateLimited(
+            f"at most {TESTS_PER_MINUTE} test deliveries per minute to one webhook",
+            headers={"Retry-After": decision.headers()["Retry-After"]},
+        )
     event = catalogue.webhook_test(
         catalogue.WebhookTest(webhook_id=webhook_id, url=hook["url"], message="AMSS webhook test"),
         uuid.uuid4(),
@@ -123,13 +188,13 @@ async def send_test(uow: UnitOfWork, caller: Caller, webhook_id: UUID) -> UUID:
 async def list_deliveries(
     uow: UnitOfWork, caller: Caller, webhook_id: UUID, page: Page, status: str | None
 ) -> tuple[list[RowMapping], int]:
-    await _webhook(uow, caller, webhook_id)
+    await _webhook_with_deleted(uow, caller, webhook_id)
     authorize(caller, "webhooks.read")
     return await DeliveryRepository(uow.session, caller.org_id).of_webhook(webhook_id, page, status)
 
 
 async def redeliver(uow: UnitOfWork, caller: Caller, webhook_id: UUID, delivery_id: UUID) -> None:
-    hook = await _webhook(uow, caller, webhook_id)
+    hook = await _webhook_with_deleted(uow, caller, webhook_id)
     authorize(caller, "webhooks.write")
     repo = DeliveryRepository(uow.session, caller.org_id)
     delivery = await repo.find(webhook_id, delivery_id)
@@ -152,3 +217,45 @@ async def redeliver(uow: UnitOfWork, caller: Caller, webhook_id: UUID, delivery_
     )
     await defer(uow.session, delivery_jobs(webhook_id, [delivery_id]))
     await uow.commit()
+
+
+async def seal_plaintext_secrets(database: Database, box: SecretBox) -> int:
+    """Encrypt the secrets of rows written before encryption at rest; how many (idempotent)."""
+    async with UnitOfWork(database.session_factory) as uow:
+        rows = (
+            await uow.session.execute(
+                select(webhooks.c.id, webhooks.c.secret)
+                .where(webhooks.c.secret.is_not(None))
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        for webhook_id, plaintext in rows:
+            await uow.session.execute(
+                update(webhooks)
+                .where(webhooks.c.id == webhook_id)
+                .values(secret=None, secret_ciphertext=box.encrypt(plaintext))
+            )
+        await uow.commit()
+    return len(rows)
+
+
+async def rotate_secrets(database: Database, box: SecretBox) -> int:
+    """Re-encrypt every secret with the first key, so older keys can leave SECRETS_KEY."""
+    await seal_plaintext_secrets(database, box)
+    async with UnitOfWork(database.session_factory) as uow:
+        rows = (
+            await uow.session.execute(
+                text(
+                    "SELECT id, secret_ciphertext FROM webhooks"
+                    " WHERE secret_ciphertext IS NOT NULL FOR UPDATE"
+                )
+            )
+        ).all()
+        for webhook_id, token in rows:
+            await uow.session.execute(
+                update(webhooks)
+                .where(webhooks.c.id == webhook_id)
+                .values(secret_ciphertext=box.rotate(token))
+            )
+        await uow.commit()
+    return len(rows)

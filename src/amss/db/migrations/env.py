@@ -19,7 +19,7 @@ def run_migrations_online() -> None:
         if not configured:
             raise RuntimeError("DB_URL is not set; use 'amss migrate' to start the embedded server")
         url = sqlalchemy_url(configured)
-    engine = create_engine(url, poolclass=pool.NullPool)
+    engine = create_engine(url, poolclass=pool.NullPool, hide_parameters=True)
     try:
         with engine.connect() as connection:
             context.configure(connection=connection, target_metadata=None)
