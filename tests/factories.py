@@ -8,7 +8,7 @@ from functools import lru_cache
 from uuid import UUID
 
 from argon2 import PasswordHasher
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.auth.rules import Role
@@ -58,3 +58,26 @@ async def make_user(
 def bearer(signer: TokenSigner, user: TestUser) -> dict[str, str]:
     token, _ = signer.issue_access(user_id=user.id, org_id=user.org_id, role=user.role)
     return {"Authorization": f"Bearer {token}"}
+
+
+async def make_record(
+    conn: AsyncConnection,
+    org_id: UUID,
+    program_id: UUID,
+    aircraft_id: UUID,
+    *,
+    days_ago: int,
+    hours: float | None = None,
+    cycles: int | None = None,
+) -> UUID:
+    """A last-done record entered from paper, its basis the point itself."""
+    record_id: UUID = await conn.scalar(
+        text(
+            "INSERT INTO compliance_records (org_id, program_id, aircraft_id, performed_at,"
+            " performed_hours, performed_cycles, basis_at, basis_hours, basis_cycles, source,"
+            " reference) VALUES (:o, :p, :a, now() - make_interval(days => :d), :h, :c,"
+            " now() - make_interval(days => :d), :h, :c, 'record', 'logbook') RETURNING id"
+        ),
+        {"o": org_id, "p": program_id, "a": aircraft_id, "d": days_ago, "h": hours, "c": cycles},
+    )
+    return record_id

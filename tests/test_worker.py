@@ -19,7 +19,7 @@ from amss.db.engine import Database
 from amss.due import jobs
 from amss.kit import retention
 from amss.kit.schedule import cron_for
-from tests.factories import make_org, make_user
+from tests.factories import make_org, make_record, make_user
 from tests.support.polling import eventually
 from tests.test_cli import free_port
 
@@ -50,13 +50,15 @@ async def test_the_sweep_generates_scans_and_grounds_once(
         ),
         {"o": org_id},
     )
-    await connection.execute(
+    program = await connection.scalar(
         text(
-            "INSERT INTO maintenance_programs (org_id, name, interval_hours, last_performed, last_performed_hours)"
-            " VALUES (:o, '100-hour', 100, now() - interval '30 days', 370)"
+            "INSERT INTO maintenance_programs (org_id, name, interval_hours)"
+            " VALUES (:o, '100-hour', 100) RETURNING id"
         ),
         {"o": org_id},
     )
+    # Done at 370 h, due at 470 h, flown to 480 h: overdue as soon as the task exists.
+    await make_record(connection, org_id, program, craft, days_ago=30, hours=370)
     first = await jobs.sweep(db)
     assert first.generated >= 1 and first.grounded >= 1
     status = await connection.scalar(

@@ -152,7 +152,8 @@ async def test_same_external_id_twice_returns_the_first_entry_and_adds_once(
     assert second.status_code == 200, second.text
     assert second.json() == first.json()
     assert await meters(client, org, aircraft_id) == (2.0, 1)
-    assert (await entries(client, org, aircraft_id)).headers["x-total-count"] == "1"
+    # The entry and the aircraft's initial one (its meters when it entered AMSS).
+    assert (await entries(client, org, aircraft_id)).headers["x-total-count"] == "2"
 
     # external_id is scoped per aircraft: the same id on another aircraft is a new entry.
     elsewhere = await record(client, org, other_id, hours=3.0, cycles=2, external_id="FL-1")
@@ -176,7 +177,7 @@ async def test_same_external_id_twice_returns_the_first_entry_and_adds_once(
         ({"flight_hours": 1.25}, "flight_hours"),
         ({"flight_hours": "lots"}, "flight_hours"),
         ({"cycles": 1.5}, "cycles"),
-        ({"cycles": 1001}, "cycles"),
+        ({"cycles": 1001}, "cycles"),  # more landings than any day holds
         ({"source": ""}, "source"),
         ({"external_id": ""}, "external_id"),
         ({"corrects_id": "not-a-uuid"}, "corrects_id"),
@@ -193,7 +194,8 @@ async def test_implausible_entries_are_400_naming_the_field(
     )
     assert_error(response, 400, "validation", field)
     assert await meters(client, org, aircraft_id) == (10.0, 5)
-    assert (await entries(client, org, aircraft_id)).json() == []
+    listed = (await entries(client, org, aircraft_id)).json()
+    assert [(e["source"], e["flight_hours"], e["cycles"]) for e in listed] == [("initial", 10, 5)]
 
 
 @pytest.mark.parametrize("missing", ["flight_date", "flight_hours", "cycles"])
@@ -284,7 +286,8 @@ async def test_a_correcting_entry_lowers_the_meters(client: httpx.AsyncClient, o
     assert await meters(client, org, aircraft_id) == (100.5, 41)
     # Entries are append-only: the mistake stays, next to its correction.
     listed = (await entries(client, org, aircraft_id)).json()
-    assert {row["id"] for row in listed} == {wrong.json()["id"], fix.json()["id"]}
+    flying = {row["id"] for row in listed if row["source"] != "initial"}
+    assert flying == {wrong.json()["id"], fix.json()["id"]}
 
 
 async def test_correcting_an_unknown_entry_is_404(client: httpx.AsyncClient, org: Org) -> None:
@@ -388,12 +391,13 @@ async def test_utilization_of_an_unknown_or_deleted_aircraft_is_404(
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
-        ({}, [1, 3, 5]),
-        ({"from": day(3)}, [1, 3]),
+        # Day 0 is the initial entry: the meters the aircraft entered AMSS with, today.
+        ({}, [0, 1, 3, 5]),
+        ({"from": day(3)}, [0, 1, 3]),
         ({"to": day(3)}, [3, 5]),
         ({"from": day(3), "to": day(3)}, [3]),
         ({"from": day(2), "to": day(2)}, []),
-        ({"limit": 1, "offset": 1}, [3]),
+        ({"limit": 1, "offset": 1}, [1]),
     ],
 )
 async def test_list_is_newest_flight_date_first_with_total_and_date_filters(
@@ -406,7 +410,7 @@ async def test_list_is_newest_flight_date_first_with_total_and_date_filters(
         ).status_code == 201
     response = await entries(client, org, aircraft_id, **params)
     assert [row["flight_date"] for row in response.json()] == [day(n) for n in expected]
-    total = 3 if "limit" in params else len(expected)
+    total = 4 if "limit" in params else len(expected)
     assert response.headers["x-total-count"] == str(total)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -111,7 +111,11 @@ async def test_c_check_is_governed_by_hours_on_day_500(planner: Planner) -> None
         [task] = await planner.open_tasks(craft["id"])
     assert task["governing_limit"] == "hours"
     assert datetime.fromisoformat(task["projected_due_at"]) == now + timedelta(days=500)
-    assert datetime.fromisoformat(task["due_at"]) == now + timedelta(days=730)
+    # 730 days: to the end of the 730th (UTC organization) day.
+    day_730 = (now + timedelta(days=730)).date()
+    assert datetime.fromisoformat(task["due_at"]) == datetime.combine(
+        day_730, time(23, 59, 59), tzinfo=UTC
+    )
     assert task["due_at"] > task["projected_due_at"]
 
 
@@ -180,9 +184,11 @@ async def test_a_model_wide_program_on_50_aircraft_creates_50_tasks_once(
     assert audit[0]["details"]["generated"] == 50
 
 
-async def test_next_task_from_a_completion_point_follows_the_basis(
-    planner: Planner, connection: AsyncConnection
+async def test_a_late_last_done_record_is_charged_to_the_next_interval(
+    planner: Planner,
 ) -> None:
+    """14 CFR 91.409(b): a 100-hour recorded at 1,108 h against a limit of 1,100 (tolerance
+    10, scheduled basis) counts the next interval from 1,100: due at 1,200."""
     craft = await planner.aircraft("N500AB", flight_hours_total=1000.0)
     program = await planner.program(
         name="100-hour",
@@ -192,19 +198,26 @@ async def test_next_task_from_a_completion_point_follows_the_basis(
         aircraft_id=craft["id"],
     )
     [task] = await planner.open_tasks(craft["id"])
-    # The task-execution capability completes tasks; here the completion is written directly.
-    await connection.execute(
-        text(
-            "UPDATE maintenance_tasks SET state = 'completed', completed_at = now(), "
-            "completed_hours = 1108, completed_cycles = 0 WHERE id = :id"
-        ),
-        {"id": task["id"]},
+    assert (task["due_hours"], task["basis_source"]) == (1100.0, "assumed")
+    raised = await planner.client.patch(
+        f"/api/v1/aircraft/{craft['id']}",
+        json={"flight_hours_total": 1110},
+        headers=planner.headers,
     )
-    made = await planner.post(f"/maintenance-programs/{program['id']}/generate", {}, expect=200)
-    assert made["generated"] == 1
+    assert raised.status_code == 200, raised.text
+    await planner.post(
+        f"/aircraft/{craft['id']}/compliance-records",
+        {
+            "program_id": program["id"],
+            "performed_at": datetime.now(UTC).isoformat(),
+            "performed_hours": 1108,
+            "reference": "Journey log 14, entry 3",
+        },
+    )
     [following] = await planner.open_tasks(craft["id"])
-    assert following["due_hours"] == 1200.0  # late within tolerance: counted from 1100
-    assert following["basis_hours"] == 1100.0
+    assert following["id"] == task["id"]  # the open task is re-based, not replaced
+    assert (following["due_hours"], following["basis_hours"]) == (1200.0, 1100.0)
+    assert following["basis_source"] == "record"
 
 
 async def test_a_cancelled_program_task_is_replaced_with_the_same_limits(
@@ -376,7 +389,7 @@ async def test_sql_calendar_due_agrees_with_the_rule(connection: AsyncConnection
     ]
     for at, days, months in cases:
         in_sql = await connection.scalar(
-            text("SELECT amss_calendar_due(:at, :days, :months)"),
+            text("SELECT amss_calendar_due(:at, :days, :months, 'UTC')"),
             {"at": at, "days": days, "months": months},
         )
         assert in_sql == rules.calendar_due(at, days, months), (at, days, months)

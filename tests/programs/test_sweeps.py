@@ -11,7 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -26,15 +26,16 @@ from amss.db.uow import UnitOfWork
 from amss.due import jobs
 from amss.due.generator import generate
 from amss.kit.timefmt import clock_at
-from tests.factories import bearer, make_org, make_user
+from tests.factories import bearer, make_org, make_record, make_user
 from tests.support.polling import eventually
 
 T = TypeVar("T")
 
+# Sessions of this database waiting on a lock: on the held task table, or — since sweeps
+# lock their organization's aircraft first — on an aircraft row another sweep holds.
 _WAITING_ON_TASKS = text(
-    "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
-    " WHERE c.relname = 'maintenance_tasks' AND NOT l.granted"
-    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    "SELECT count(*) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
 )
 
 
@@ -124,13 +125,14 @@ async def test_two_concurrent_full_sweeps_generate_ground_and_tell_once(
             {"o": org_id},
         )
         # Done at 370 h, due at 470 h, flown to 480 h: overdue as soon as the task exists.
-        await conn.execute(
+        program = await conn.scalar(
             text(
-                "INSERT INTO maintenance_programs (org_id, name, interval_hours, last_performed,"
-                " last_performed_hours) VALUES (:o, '100-hour', 100, now() - interval '30 days', 370)"
+                "INSERT INTO maintenance_programs (org_id, name, interval_hours)"
+                " VALUES (:o, '100-hour', 100) RETURNING id"
             ),
             {"o": org_id},
         )
+        await make_record(conn, org_id, program, craft, days_ago=30, hours=370)
 
     first, second = await together(database, jobs.sweep(database), jobs.sweep(database))
     assert first.grounded + second.grounded >= 1
@@ -215,8 +217,9 @@ async def test_due_soon_due_and_overdue_arrive_with_time_and_are_told_once(
         {"name": "60-day", "interval_days": 60, "tolerance_days": 5, "aircraft_id": craft["id"]},
     )
     [task] = await hangar.call(start, "GET", f"/maintenance-tasks?aircraft_id={craft['id']}")
-    due_at = start + timedelta(days=60)
-    assert datetime.fromisoformat(task["due_at"]) == due_at  # counted from the injected now
+    # 60 days counted from the injected now, to the end of the 60th day (UTC organization).
+    due_at = datetime.combine((start + timedelta(days=60)).date(), time(23, 59, 59), tzinfo=UTC)
+    assert datetime.fromisoformat(task["due_at"]) == due_at
 
     async def status_at(moment: datetime) -> tuple[str, str]:
         await sweep_at(db, moment)

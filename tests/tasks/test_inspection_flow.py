@@ -83,8 +83,6 @@ async def test_a_100_hour_inspection_from_start_to_the_next_one(
             "interval_hours": 100,
             "tolerance_hours": 10,
             "next_due_basis": "scheduled",
-            "last_performed": str(today - timedelta(days=60)),
-            "last_performed_hours": 1000,
             "required_parts": [
                 {"part_definition_id": oil["id"], "quantity": 1},
                 {"part_definition_id": plugs["id"], "quantity": 2},
@@ -96,8 +94,21 @@ async def test_a_100_hour_inspection_from_start_to_the_next_one(
         {"part_definition_id": oil["id"], "quantity": 1},
         {"part_definition_id": plugs["id"], "quantity": 2},
     ]
+    # The logbook: last done 60 days ago at 1,000 h. The task rests on that record.
+    await call(
+        "POST",
+        f"/aircraft/{craft['id']}/compliance-records",
+        scheduler,
+        {
+            "program_id": program["id"],
+            "performed_at": str(today - timedelta(days=60)),
+            "performed_hours": 1000,
+            "reference": "Airframe logbook p. 41",
+        },
+        201,
+    )
     [task] = await call("GET", f"/maintenance-tasks?aircraft_id={craft['id']}", mechanic)
-    assert task["due_hours"] == 1100.0
+    assert (task["due_hours"], task["basis_source"]) == (1100.0, "record")
 
     # Fly past the limit, within tolerance: the inspection is due, not overdue.
     await call("PATCH", f"/aircraft/{craft['id']}", scheduler, {"flight_hours_total": 1108.0})

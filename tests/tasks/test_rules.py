@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from amss.due.rules import Meters
 from amss.kit.errors import Conflict, ValidationFailed
 from amss.tasks import rules
 
@@ -73,24 +74,63 @@ def test_cancelling_needs_a_reason(notes: str | None) -> None:
 meters = st.decimals(min_value=0, max_value=100_000, places=1, allow_nan=False)
 
 
-@given(meter=meters, supplied=st.one_of(st.none(), meters), cycles=st.integers(0, 10_000))
-def test_completion_meters_never_exceed_the_aircraft(
-    meter: Decimal, supplied: Decimal | None, cycles: int
+@given(
+    meter=meters,
+    flown_since=meters,
+    supplied=st.one_of(st.none(), meters),
+    cycles=st.integers(0, 10_000),
+)
+def test_completion_meters_default_to_the_moment_and_never_exceed_todays(
+    meter: Decimal, flown_since: Decimal, supplied: Decimal | None, cycles: int
 ) -> None:
+    """A back-dated completion records the meters of its moment (today's, less what was
+    flown after it); supplied meters may not pass today's."""
+    then = Meters(max(meter - flown_since, Decimal(0)), cycles)
+    now = Meters(meter, cycles)
     if supplied is not None and supplied > meter:
         with pytest.raises(ValidationFailed) as refused:
-            rules.completion_meters(supplied, None, meter, cycles)
+            rules.completion_meters(supplied, None, at_completion=then, now=now)
         assert refused.value.details[0].field == "completed_hours"
         return
-    hours, done_cycles = rules.completion_meters(supplied, None, meter, cycles)
-    assert hours == (supplied if supplied is not None else meter)
+    hours, done_cycles = rules.completion_meters(supplied, None, at_completion=then, now=now)
+    assert hours == (supplied if supplied is not None else then.hours)
     assert done_cycles == cycles
 
 
 def test_completion_cycles_above_the_meter_are_refused() -> None:
+    meters_now = Meters(Decimal(100), 500)
     with pytest.raises(ValidationFailed) as refused:
-        rules.completion_meters(None, 501, Decimal(100), 500)
+        rules.completion_meters(None, 501, at_completion=meters_now, now=meters_now)
     assert refused.value.details[0].field == "completed_cycles"
+
+
+NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("done_at", "basis_at", "previous", "refusal"),
+    [
+        (NOW + timedelta(minutes=1), None, None, "in the future"),
+        (NOW - timedelta(days=3), NOW - timedelta(days=2), None, "before the task's basis"),
+        (NOW - timedelta(days=3), None, NOW - timedelta(days=1), "before the previous completion"),
+    ],
+)
+def test_back_dated_completion_is_bounded(
+    done_at: datetime, basis_at: datetime | None, previous: datetime | None, refusal: str
+) -> None:
+    """Work finished on Friday may be entered on Monday; it may not be entered as done
+    tomorrow, nor before the point its limits count from, nor before the requirement was
+    last done (14 CFR 43.9: a record states when the work was done)."""
+    with pytest.raises(ValidationFailed, match=refusal) as refused:
+        rules.check_completed_at(done_at, NOW, basis_at=basis_at, previous=previous)
+    assert refused.value.details[0].field == "completed_at"
+
+
+def test_friday_work_entered_on_monday_is_accepted() -> None:
+    friday = NOW - timedelta(days=3)
+    rules.check_completed_at(
+        friday, NOW, basis_at=friday - timedelta(days=90), previous=friday - timedelta(days=95)
+    )
 
 
 @given(

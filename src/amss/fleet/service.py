@@ -30,6 +30,7 @@ from amss.kit.tenancy import act_in, time_zone_of
 from amss.kit.timefmt import local_today, zone
 
 MAX_HOURS_PER_DAY = Decimal(24)
+MAX_CYCLES_PER_DAY = 1000
 PUBLIC_FIELDS = (
     "tail_number",
     "model",
@@ -57,36 +58,29 @@ async def create_aircraft(uow: UnitOfWork, caller: Caller, data: AircraftCreate)
     authorize(caller, "aircraft.write")
     repo = AircraftRepository(uow.session, caller.org_id)
     await repo.ensure_unique("tail_number", data.tail_number)
-    # The meters it enters AMSS with are its first utilization entry, so a wrong starting
-    # meter is corrected like any other entry.
-    values = data.model_dump(exclude={"org_id", "flight_hours_total", "cycles_total"})
-    row = await repo.insert(**values)
+    row = await repo.insert(**data.model_dump(exclude={"org_id"}))
     await journal.record(
         uow,
         caller,
         entity_type="aircraft",
         entity_id=row["id"],
         action="create",
-        details={
-            "new": {
-                **{name: row[name] for name in PUBLIC_FIELDS},
-                "flight_hours_total": data.flight_hours_total,
-                "cycles_total": data.cycles_total,
-            }
-        },
+        details={"new": {name: row[name] for name in PUBLIC_FIELDS}},
         entity_version=row["version"],
     )
-    today = local_today(await time_zone_of(uow.session, caller.org_id))
+    # The meters it enters AMSS with are its first utilization entry, so a wrong starting
+    # meter is corrected like any other entry.
     await _add_utilization(
         uow,
         caller,
         row,
-        flight_date=today,
+        flight_date=local_today(await time_zone_of(uow.session, caller.org_id)),
         hours=data.flight_hours_total,
         cycles=data.cycles_total,
         source="initial",
         external_id=None,
         corrects_id=None,
+        to_meters=False,
     )
     await engine.after_change(
         uow,
@@ -219,9 +213,11 @@ async def _add_utilization(
     source: str,
     external_id: str | None,
     corrects_id: UUID | None,
+    to_meters: bool = True,
 ) -> tuple[Any, bool]:
-    """Append an entry and add it to the meters; ``(entry, created)``. The caller has the
-    aircraft locked, and runs the due engine afterwards."""
+    """Append an entry and add it to the meters (``to_meters=False``: the meters already
+    hold it, as for the initial entry); ``(entry, created)``. The caller has the aircraft
+    locked, and runs the due engine afterwards."""
     entries = UtilizationRepository(uow.session, caller.org_id)
     entry = await entries.append(
         craft["id"],
@@ -238,9 +234,11 @@ async def _add_utilization(
         existing = await entries.by_external_id(craft["id"], external_id)
         assert existing is not None
         return existing, False
-    updated = await AircraftRepository(uow.session, caller.org_id).add_to_meters(
-        craft["id"], hours, cycles
-    )
+    updated = craft
+    if to_meters:
+        updated = await AircraftRepository(uow.session, caller.org_id).add_to_meters(
+            craft["id"], hours, cycles
+        )
     await journal.record(
         uow,
         caller,
@@ -291,6 +289,8 @@ async def record_utilization(
         if data.source not in METER_SETTINGS:
             if data.flight_hours > MAX_HOURS_PER_DAY:
                 raise invalid("flight_hours", f"more than {MAX_HOURS_PER_DAY} hours in a day")
+            if data.cycles > MAX_CYCLES_PER_DAY:
+                raise invalid("cycles", f"more than {MAX_CYCLES_PER_DAY} cycles in a day")
             flown = await entries.flown_on(aircraft_id, data.flight_date)
             if flown + data.flight_hours > MAX_HOURS_PER_DAY:
                 raise invalid(
