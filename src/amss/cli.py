@@ -19,6 +19,7 @@ from amss.db.connect import database_url
 from amss.db.engine import Database
 from amss.kit.keys import generate_key_pair
 from amss.kit.logging import configure_logging, get_logger
+from amss.kit.tracing import setup_tracing
 
 cli = typer.Typer(
     name="amss",
@@ -110,6 +111,9 @@ async def _run(settings: Settings, url: str, *, api: bool, worker: bool) -> None
     from amss.app import create_app
     from amss.worker import create_worker_app, run_worker
 
+    setup_tracing(
+        settings, service="amss-" + ("serve" if api and worker else "server" if api else "worker")
+    )
     database = Database.connect(url)
     tasks: list[asyncio.Task[Any]] = []
     try:

@@ -23,6 +23,7 @@ from amss.events.stream import StreamPublisher
 from amss.kit import retention
 from amss.kit.logging import get_logger
 from amss.kit.schedule import cron_for
+from amss.kit.tracing import instrument_database, job_span
 from amss.programs import jobs as program_jobs
 from amss.webhooks.jobs import deliver_batch, shared_client
 
@@ -55,7 +56,12 @@ def counted(name: str) -> Callable[[Callable[..., Awaitable[T]]], Callable[..., 
             _log.info("job done", job=name, result=repr(result))
             return result
 
-        return run
+        @functools.wraps(function)
+        async def traced(*args: Any, **kwargs: Any) -> T:
+            with job_span(name, kwargs):  # removes the deferring request's traceparent
+                return await run(*args, **kwargs)
+
+        return traced
 
     return wrap
 
@@ -67,6 +73,7 @@ def create_worker_app(
         conninfo=libpq_url(database_url), kwargs={"options": "-c jit=off"}, min_size=1, max_size=4
     )
     app = procrastinate.App(connector=connector)
+    instrument_database(database)
 
     @app.periodic(cron=cron_for(settings.generator_interval), periodic_id="due-sweep")
     @app.task(name="amss.due_sweep", queue=PERIODIC_QUEUE, pass_context=False)
