@@ -40,7 +40,7 @@ RUN groupadd --system --gid 10001 amss \
     && mkdir -p /var/lib/amss \
     && chown amss:amss /var/lib/amss
 COPY --from=build /opt/amss /opt/amss
-COPY deploy/docker/entrypoint.sh /usr/local/bin/amss-entrypoint
+COPY --chmod=0755 deploy/docker/entrypoint.sh /usr/local/bin/amss-entrypoint
 # A numeric user, so that Kubernetes can check runAsNonRoot without reading /etc/passwd.
 USER 10001:10001
 WORKDIR /var/lib/amss

@@ -97,6 +97,7 @@ def test_roles_secrets_and_listeners(compose: dict[str, Any]) -> None:
     assert "http://127.0.0.1:8080/ready" in server_check
     assert services["worker"]["environment"]["WORKER_HTTP_ADDR"] == ":9091"
     assert "http://127.0.0.1:9091/ready" in worker_check
+    assert "-h 127.0.0.1" in services["postgres"]["healthcheck"]["test"][1]
     init = services["postgres"]["volumes"][1]
     assert init.startswith("./deploy/postgres/init-roles.sh:/docker-entrypoint-initdb.d/")
 
