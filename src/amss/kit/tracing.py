@@ -93,10 +93,9 @@ def setup_tracing(
     provider = TracerProvider(resource=Resource.create(attributes))
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
-    else:
+    elif endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        assert endpoint is not None
         provider.add_span_processor(
             BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces"))
         )
@@ -114,11 +113,10 @@ def shutdown_tracing() -> None:
     if _active is None:
         return
     from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
-
-    HTTPX2ClientInstrumentor().uninstrument()
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from sqlalchemy import event
 
+    HTTPX2ClientInstrumentor().uninstrument()
     for engine, listener in _active.listeners:
         event.remove(engine, "checkout", listener)
     for connection in list(_active.connections):
