@@ -31,6 +31,7 @@ from amss.kit.logging import get_logger
 from amss.kit.openapi import build_openapi
 from amss.kit.ratelimit import RateLimiter
 from amss.kit.secretbox import secret_box
+from amss.kit.tracing import instrument_app
 from amss.orgs.router import router as orgs_router
 from amss.parts.router import router as parts_router
 from amss.programs.router import router as programs_router
@@ -148,4 +149,5 @@ def create_app(settings: Settings, database: Database, *, api: bool = True) -> F
     app.add_middleware(BodySizeLimitMiddleware, limit_for_path=body_limit)
     # Added last, so outermost: it sees every response, including the ones refused above.
     app.add_middleware(RequestContextMiddleware)
+    instrument_app(app, database)
     return app

@@ -24,6 +24,7 @@ from amss.db.connect import database_url
 from amss.db.engine import WORKER_STATEMENT_TIMEOUT_MS, Database
 from amss.kit.keys import generate_key_pair
 from amss.kit.logging import configure_logging, get_logger
+from amss.kit.tracing import setup_tracing
 
 cli = typer.Typer(
     name="amss",
@@ -160,6 +161,9 @@ async def _run(settings: Settings, url: str, *, api: bool, worker: bool) -> None
     from amss.app import create_app
     from amss.worker import create_worker_app, run_worker
 
+    setup_tracing(
+        settings, service="amss-" + ("serve" if api and worker else "server" if api else "worker")
+    )
     database = Database.connect(url)
     # Jobs get a pool of their own with longer limits: a sweep never waits on API traffic.
     jobs_database = (

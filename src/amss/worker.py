@@ -27,6 +27,7 @@ from amss.kit.logging import get_logger
 from amss.kit.metrics import job_failures_total, job_runs_total
 from amss.kit.schedule import cron_for
 from amss.kit.secretbox import secret_box
+from amss.kit.tracing import instrument_database, job_span
 from amss.webhooks.jobs import (
     ATTEMPT_DEADLINE_SECONDS,
     BUSY,
@@ -75,7 +76,12 @@ def counted(name: str) -> Callable[[Callable[..., Awaitable[T]]], Callable[..., 
             _log.info("job done", job=name, result=repr(result))
             return result
 
-        return run
+        @functools.wraps(function)
+        async def traced(*args: Any, **kwargs: Any) -> T:
+            with job_span(name, kwargs):  # removes the deferring request's traceparent
+                return await run(*args, **kwargs)
+
+        return traced
 
     return wrap
 
@@ -91,6 +97,7 @@ def create_worker_app(
         max_size=8,
     )
     app = procrastinate.App(connector=connector)
+    instrument_database(database)
 
     @app.periodic(cron=cron_for(settings.generator_interval), periodic_id="due-sweep")
     @app.task(name="amss.due_sweep", queue=PERIODIC_QUEUE, pass_context=False)

@@ -16,6 +16,8 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amss.kit.tracing import with_trace_context
+
 DISPATCH_QUEUE = "events"
 DELIVERY_QUEUE = "webhooks"
 DISPATCH_TASK = "amss.dispatch_events"
@@ -52,7 +54,7 @@ async def defer(session: AsyncSession, jobs: Sequence[Job]) -> None:
             "task_name": job.task,
             "lock": job.lock,
             "queueing_lock": job.queueing_lock,
-            "args": job.args,
+            "args": with_trace_context(job.args),
             "scheduled_at": job.scheduled_at.isoformat() if job.scheduled_at else None,
         }
         for job in jobs
