@@ -60,7 +60,9 @@ _REFRESH_RATES = text(
 def meter_at(meter: str, aircraft_id: str, day: str) -> str:
     """SQL: an aircraft's meter (``hours`` or ``cycles``) as it stood at the end of ``day``
     (a local date): today's meter less every entry dated after it. A correction counts on
-    the date of the entry it corrects."""
+    the date of the entry it corrects. The initial entry (and its corrections) is the
+    meter the aircraft entered AMSS with, set net of any history back-filled before it
+    (SPEC §6.1): it stands before every other entry, whatever its date."""
     total, amount = {
         "hours": ("flight_hours_total", "flight_hours"),
         "cycles": ("cycles_total", "cycles"),
@@ -69,6 +71,7 @@ def meter_at(meter: str, aircraft_id: str, day: str) -> str:
                    SELECT sum(u_.{amount}) FROM utilization_entries u_
                    LEFT JOIN utilization_entries c_ ON c_.id = u_.corrects_id
                    WHERE u_.aircraft_id = m_.id
+                     AND coalesce(c_.source, u_.source) <> 'initial'
                      AND coalesce(c_.flight_date, u_.flight_date) > {day}), 0)
                FROM aircraft m_ WHERE m_.id = {aircraft_id})"""
 
