@@ -19,7 +19,7 @@ from amss.db.engine import Database
 from amss.due import jobs
 from amss.kit import retention
 from amss.kit.schedule import cron_for
-from tests.factories import make_org, make_record, make_user
+from tests.support.factories import make_org, make_record, make_user
 from tests.support.polling import eventually
 from tests.test_cli import free_port
 

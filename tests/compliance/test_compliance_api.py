@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from amss.auth.rules import Role
 from amss.auth.tokens import TokenSigner
 from amss.kit.timefmt import clock_at
-from tests.factories import TestUser, bearer, make_org, make_user
+from tests.support.factories import TestUser, bearer, make_org, make_user
 
 ROLES: tuple[Role, ...] = ("admin", "tenant_admin", "scheduler", "mechanic", "auditor", "viewer")
 CODES = {400: "validation", 403: "forbidden", 404: "not_found", 409: "conflict"}

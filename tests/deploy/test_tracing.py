@@ -31,7 +31,7 @@ from amss.config import Settings
 from amss.db.engine import Database
 from amss.kit import tracing
 from tests.conftest import serve_app
-from tests.factories import bearer, make_org, make_user
+from tests.support.factories import bearer, make_org, make_user
 from tests.test_cli import free_port
 from tests.webhooks.conftest import Receiver
 

@@ -14,7 +14,7 @@ from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
 from amss.due import engine
 from amss.events.catalogue import CATALOGUE, ProgramTaskGenerated
-from tests.factories import make_org
+from tests.support.factories import make_org
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
 

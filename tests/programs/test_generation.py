@@ -18,7 +18,7 @@ from amss.db.uow import UnitOfWork
 from amss.due import rules
 from amss.due.forecast import reproject
 from amss.kit.timefmt import clock_at
-from tests.factories import bearer, make_org, make_user
+from tests.support.factories import bearer, make_org, make_user
 
 D = Decimal
 

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.auth.rules import ROLES, Role
-from tests.factories import TestUser, bearer, make_org, make_user
+from tests.support.factories import TestUser, bearer, make_org, make_user
 
 WRITERS = frozenset({"admin", "tenant_admin", "scheduler"})
 

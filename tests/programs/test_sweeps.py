@@ -26,7 +26,7 @@ from amss.db.uow import UnitOfWork
 from amss.due import jobs
 from amss.due.generator import generate
 from amss.kit.timefmt import clock_at
-from tests.factories import bearer, make_org, make_record, make_user
+from tests.support.factories import bearer, make_org, make_record, make_user
 from tests.support.polling import eventually
 
 T = TypeVar("T")

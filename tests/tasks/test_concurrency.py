@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.db.engine import Database
-from tests.factories import TestUser, bearer, make_org, make_user
+from tests.support.factories import TestUser, bearer, make_org, make_user
 from tests.support.polling import eventually
 
 

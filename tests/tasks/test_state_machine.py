@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from amss.auth.rules import Role
 from amss.auth.tokens import TokenSigner
 from amss.kit.timefmt import clock_at
-from tests.factories import TestUser, bearer, make_org, make_user
+from tests.support.factories import TestUser, bearer, make_org, make_user
 
 ROLES: dict[str, Role] = {
     "admin": "admin",

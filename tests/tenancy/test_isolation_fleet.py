@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.auth.rules import Role
-from tests.factories import TestUser, bearer, make_org, make_user
+from tests.support.factories import TestUser, bearer, make_org, make_user
 
 
 def yesterday() -> str:

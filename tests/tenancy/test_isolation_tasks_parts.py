@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.auth.rules import Role
 from amss.auth.tokens import TokenSigner
-from tests.factories import TestUser, bearer, make_org, make_user
+from tests.support.factories import TestUser, bearer, make_org, make_user
 
 
 @dataclass

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from amss.auth.rules import ROLES, Role
 from amss.db.engine import Database
 from amss.db.tables import audit_logs, organizations, users
-from tests.factories import TestUser, bearer, make_org, make_user
+from tests.support.factories import TestUser, bearer, make_org, make_user
 
 PASSWORD = "twelve-chars"  # exactly 12 characters: the shortest accepted
 EVERYONE = frozenset(ROLES)

@@ -38,7 +38,7 @@ from amss.webhooks.jobs import (
     shared_client,
 )
 from amss.worker import DELIVERY_CONCURRENCY, create_worker_app, run_worker
-from tests.factories import make_org
+from tests.support.factories import make_org
 from tests.webhooks.conftest import Receiver
 from tests.webhooks.receivers import answer_dripping, answer_with_gzip_bomb, raw_receiver
 

@@ -28,7 +28,7 @@ from amss.events.queue import DELIVER_TASK
 from amss.events.stream import StreamPublisher
 from amss.webhooks.jobs import deliver, shared_client
 from tests.conftest import serve_app
-from tests.factories import TestUser, bearer, make_org, make_user
+from tests.support.factories import TestUser, bearer, make_org, make_user
 from tests.support.polling import eventually
 from tests.webhooks.conftest import Receiver
 

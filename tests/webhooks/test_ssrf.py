@@ -19,7 +19,7 @@ from amss.webhooks.guard import UnsafeDestination, check_destination
 from amss.webhooks.jobs import deliver, shared_client
 from amss.webhooks.rules import address_problem
 from tests.conftest import serve_app
-from tests.factories import bearer, make_org, make_user
+from tests.support.factories import bearer, make_org, make_user
 from tests.webhooks.conftest import Receiver
 from tests.webhooks.test_bounded_delivery import deliveries_to, delivery_row
 

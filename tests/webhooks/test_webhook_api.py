@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from amss.db.engine import Database
 from amss.kit.secretbox import SecretBox
 from amss.webhooks.service import rotate_secrets, seal_plaintext_secrets
-from tests.factories import bearer, make_org, make_user
+from tests.support.factories import bearer, make_org, make_user
 
 
 async def tenant_admin(connection: AsyncConnection, **policy: object) -> Any:

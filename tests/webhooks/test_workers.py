@@ -24,7 +24,7 @@ from amss.auth.rules import Caller
 from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
 from amss.events.catalogue import Event
-from tests.factories import make_org
+from tests.support.factories import make_org
 from tests.support.polling import eventually
 from tests.support.queue import delivery_jobs, open_event_jobs, worker_ids
 from tests.test_cli import free_port
