@@ -23,7 +23,9 @@ async def add_aircraft(actor: Actor, **fields: Any) -> dict[str, Any]:
 async def add_program(actor: Actor, **fields: Any) -> dict[str, Any]:
     """A maintenance program created through the API, which generates its tasks; give the
     interval and scope (the name is unique unless given)."""
-    return created(await actor.post("/maintenance-programs", {"name": unique("Program "), **fields}))
+    return created(
+        await actor.post("/maintenance-programs", {"name": unique("Program "), **fields})
+    )
 
 
 async def add_task(actor: Actor, aircraft_id: str, **fields: Any) -> dict[str, Any]:
