@@ -27,17 +27,10 @@ from amss.kit.timefmt import clock_at
 from tests.support.api import Actor
 from tests.support.dates import frozen_now
 from tests.support.factories import make_aircraft, make_org, make_program, make_record
-from tests.support.polling import eventually
+from tests.support.polling import until_waiting_on_locks
 from tests.support.tenant import Tenant
 
 T = TypeVar("T")
-
-# Sessions of this database waiting on a lock: on the held task table, or — since sweeps
-# lock their organization's aircraft first — on an aircraft row another sweep holds.
-_WAITING_ON_TASKS = text(
-    "SELECT count(*) FROM pg_stat_activity"
-    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-)
 
 
 @asynccontextmanager
@@ -55,14 +48,12 @@ async def tasks_table_held(database: Database) -> AsyncIterator[None]:
 async def together(database: Database, *runs: Awaitable[T]) -> list[T]:
     """Start every run, see all of them waiting to write tasks, then let them go at once."""
 
-    async def waiting() -> bool:
-        async with database.engine.connect() as conn:
-            return int(await conn.scalar(_WAITING_ON_TASKS) or 0) >= len(runs)
-
     async with tasks_table_held(database):
         started = [asyncio.ensure_future(run) for run in runs]
         try:
-            await eventually(waiting, timeout=30, what=f"{len(runs)} sweeps waiting on the lock")
+            # Waiting on the held task table, or (sweeps lock their organization's aircraft
+            # first) on an aircraft row another sweep holds.
+            await until_waiting_on_locks(database, len(runs), timeout=30)
         except BaseException:
             for task in started:
                 task.cancel()

@@ -13,6 +13,10 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from sqlalchemy import text
+
+from amss.db.engine import Database
+
 T = TypeVar("T")
 
 POLL_SECONDS = 0.05
@@ -39,3 +43,24 @@ async def eventually(
                 f" (last seen: {value!r})"
             )
         await asyncio.sleep(POLL_SECONDS)
+
+
+async def lock_waiters(database: Database) -> int:
+    """Sessions of the test database waiting on a lock now (``pg_stat_activity``)."""
+    async with database.engine.connect() as conn:
+        waiting = await conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+    return int(waiting or 0)
+
+
+async def until_waiting_on_locks(database: Database, count: int, *, timeout: float = 10.0) -> None:
+    """Wait until ``count`` sessions wait on a lock: racers held at the same point."""
+
+    async def enough() -> bool:
+        return await lock_waiters(database) >= count
+
+    await eventually(enough, timeout=timeout, what=f"{count} transaction(s) waiting on a lock")

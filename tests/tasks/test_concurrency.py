@@ -11,12 +11,23 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.db.engine import Database
-from tests.support.factories import TestUser, bearer, make_org, make_user
-from tests.support.polling import eventually
+from tests.support.factories import (
+    TestUser,
+    bearer,
+    make_aircraft,
+    make_org,
+    make_part_definition,
+    make_part_item,
+    make_program,
+    make_task,
+    make_user,
+    require_parts,
+)
+from tests.support.polling import eventually, lock_waiters, until_waiting_on_locks
 
 
 @dataclass(frozen=True)
@@ -32,12 +43,8 @@ async def hangar(conn: AsyncConnection, *, capacity_slots: int = 1, model: str =
     org_id = await make_org(conn, name=f"Race {tag}")
     scheduler = await make_user(conn, org_id, "scheduler")
     tail = f"N{tag[:5].upper()}"
-    aircraft_id = await conn.scalar(
-        text(
-            "INSERT INTO aircraft (org_id, tail_number, model, capacity_slots)"
-            " VALUES (:o, :t, :m, :c) RETURNING id"
-        ),
-        {"o": org_id, "t": tail, "m": model, "c": capacity_slots},
+    aircraft_id = await make_aircraft(
+        conn, org_id, tail_number=tail, model=model, capacity_slots=capacity_slots
     )
     return Hangar(org_id, scheduler, aircraft_id, tail)
 
@@ -68,17 +75,8 @@ async def test_twenty_reservations_of_one_item_leave_exactly_one(
     async with database.engine.begin() as conn:
         place = await hangar(conn)
         task_ids = await tasks(conn, place.org_id, place.aircraft_id, 20)
-        definition = await conn.scalar(
-            text("INSERT INTO part_definitions (org_id, name) VALUES (:o, 'Filter') RETURNING id"),
-            {"o": place.org_id},
-        )
-        item = await conn.scalar(
-            text(
-                "INSERT INTO part_items (org_id, part_definition_id, serial_number)"
-                " VALUES (:o, :d, 'F-1') RETURNING id"
-            ),
-            {"o": place.org_id, "d": definition},
-        )
+        definition = await make_part_definition(conn, place.org_id, name="Filter")
+        item = await make_part_item(conn, place.org_id, definition, serial_number="F-1")
     headers = bearer(app.state.signer, place.scheduler)
     responses = await asyncio.gather(
         *(
@@ -190,33 +188,12 @@ async def test_concurrent_starts_competing_for_the_last_required_part(
             ),
             {"o": place.org_id, "m": model},
         )
-        program = await conn.scalar(
-            text(
-                "INSERT INTO maintenance_programs (org_id, name, aircraft_model, interval_hours)"
-                " VALUES (:o, 'Oil change', :m, 50) RETURNING id"
-            ),
-            {"o": place.org_id, "m": model},
+        program = await make_program(
+            conn, place.org_id, name="Oil change", aircraft_model=model, interval_hours=50
         )
-        definition = await conn.scalar(
-            text(
-                "INSERT INTO part_definitions (org_id, name) VALUES (:o, 'Oil filter') RETURNING id"
-            ),
-            {"o": place.org_id},
-        )
-        await conn.execute(
-            text(
-                "INSERT INTO program_parts (org_id, program_id, part_definition_id, quantity)"
-                " VALUES (:o, :p, :d, 1)"
-            ),
-            {"o": place.org_id, "p": program, "d": definition},
-        )
-        item = await conn.scalar(
-            text(
-                "INSERT INTO part_items (org_id, part_definition_id, serial_number)"
-                " VALUES (:o, :d, 'OF-1') RETURNING id"
-            ),
-            {"o": place.org_id, "d": definition},
-        )
+        definition = await make_part_definition(conn, place.org_id, name="Oil filter")
+        await require_parts(conn, place.org_id, program, definition, quantity=1)
+        item = await make_part_item(conn, place.org_id, definition, serial_number="OF-1")
         task_ids = [
             str(row.id)
             for row in (
@@ -252,35 +229,18 @@ async def test_concurrent_starts_competing_for_the_last_required_part(
     assert reserved == 1
 
 
-async def _lock_waiters(database: Database) -> int:
-    async with database.engine.connect() as conn:
-        waiting = await conn.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND wait_event_type = 'Lock'"
-            )
-        )
-    return int(waiting or 0)
-
-
-async def _wait_for_lock_waiters(database: Database, count: int) -> None:
-    async def enough() -> bool:
-        return await _lock_waiters(database) >= count
-
-    await eventually(enough, what=f"{count} transaction(s) waiting on a lock")
-
-
 async def test_a_compliance_item_added_during_completion_does_not_slip_through(
     committing_client: httpx.AsyncClient, database: Database, app: FastAPI
 ) -> None:
     async with database.engine.begin() as conn:
         place = await hangar(conn)
-        task_id = await conn.scalar(
-            text(
-                "INSERT INTO maintenance_tasks (org_id, aircraft_id, title, state, started_at)"
-                " VALUES (:o, :a, 'Race completion', 'in_progress', now()) RETURNING id"
-            ),
-            {"o": place.org_id, "a": place.aircraft_id},
+        task_id = await make_task(
+            conn,
+            place.org_id,
+            place.aircraft_id,
+            title="Race completion",
+            state="in_progress",
+            started_at=func.now(),
         )
     headers = bearer(app.state.signer, place.scheduler)
     async with database.engine.connect() as blocker:
@@ -296,7 +256,7 @@ async def test_a_compliance_item_added_during_completion_does_not_slip_through(
                 headers=headers,
             )
         )
-        await _wait_for_lock_waiters(database, 1)
+        await until_waiting_on_locks(database, 1)
         added = asyncio.ensure_future(
             committing_client.post(
                 "/api/v1/compliance-items",
@@ -308,7 +268,7 @@ async def test_a_compliance_item_added_during_completion_does_not_slip_through(
         # The new item either waits behind the completion's lock on the task, or went in
         # first; only then is the aircraft released.
         async def item_waits_or_is_in() -> bool:
-            return added.done() or await _lock_waiters(database) >= 2
+            return added.done() or await lock_waiters(database) >= 2
 
         await eventually(item_waits_or_is_in, what="the compliance item request settled")
         await transaction.commit()

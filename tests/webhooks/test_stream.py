@@ -18,8 +18,8 @@ from amss.config import Settings
 from amss.db.engine import Database
 from amss.events.stream import EVENTS_STREAM, StreamPublisher
 from tests.conftest import redis_behind_proxy, serve_app
-from tests.support.factories import bearer, make_org, make_user
 from tests.kit.test_rate_limits import rate_limit_keys
+from tests.support.factories import bearer, make_org, make_user
 from tests.support.polling import eventually
 from tests.webhooks.conftest import Receiver, running_worker
 
