@@ -74,12 +74,12 @@ def url(path: str) -> str:
 
 @dataclass(frozen=True)
 class Actor:
-    """One user talking to the API: every request carries their bearer token, and paths
-    are relative to /api/v1 (``actor.get("/aircraft")``)."""
+    """One user talking to the API: every request carries their bearer token (``headers``),
+    and paths are relative to /api/v1 (``actor.get("/aircraft")``)."""
 
     client: httpx.AsyncClient
-    user: TestUser
     headers: dict[str, str]
+    user: TestUser | None = None
 
     async def request(
         self,

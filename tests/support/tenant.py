@@ -32,7 +32,7 @@ class Tenant:
     def as_(self, key: str) -> Actor:
         """The user under ``key`` talking to the API through the tenant's client."""
         assert self.client is not None, "make_tenant(..., client=) for actors"
-        return Actor(self.client, self.users[key], self.headers(key))
+        return Actor(self.client, self.headers(key), self.users[key])
 
 
 async def make_tenant(

@@ -16,7 +16,7 @@ async def test_a_100_hour_inspection_from_start_to_the_next_one(
     tenant: Tenant, connection: AsyncConnection
 ) -> None:
     scheduler, mechanic = tenant.as_("scheduler"), tenant.as_("mechanic")
-    mechanic_user = mechanic.user
+    mechanic_user = tenant.users["mechanic"]
 
     async def call(
         method: str, path: str, actor: Actor, body: Any = None, expect: int = 200

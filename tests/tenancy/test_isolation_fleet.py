@@ -271,7 +271,7 @@ async def test_generation_never_reaches_another_organization(
 ) -> None:
     b_headers = bearer(app.state.signer, fleet.b_users["scheduler"])
     # B also has an aircraft of A's model, so a model program has something to apply to.
-    b_planner = Actor(client, fleet.b_users["scheduler"], b_headers)
+    b_planner = Actor(client, b_headers, fleet.b_users["scheduler"])
     b_same_model = await add_aircraft(b_planner, tail_number="N2B", model="SharedModel")
     program = await add_program(b_planner, name="B everywhere", interval_days=30, **scope)
     generated = await client.post(

@@ -44,7 +44,7 @@ class Two:
     async def call(
         self, user: TestUser, method: str, path: str, json: Any = None, params: Any = None
     ) -> httpx.Response:
-        actor = Actor(self.client, user, bearer(self.signer, user))
+        actor = Actor(self.client, bearer(self.signer, user), user)
         return await actor.request(method, path, json=json, params=params)
 
     async def snapshot(self) -> list[Any]:

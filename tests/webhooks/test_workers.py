@@ -24,7 +24,7 @@ from amss.auth.rules import Caller
 from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
 from amss.events.catalogue import Event
-from tests.support.factories import make_org
+from tests.support.factories import make_org, make_webhook
 from tests.support.polling import eventually
 from tests.support.queue import delivery_jobs, open_event_jobs, worker_ids
 from tests.test_cli import free_port
@@ -112,13 +112,7 @@ async def events_for_subscribed_orgs(
     async with database.engine.begin() as conn:
         for _ in range(orgs):
             org_id = await make_org(conn, name=f"Load {uuid.uuid4().hex[:8]}")
-            await conn.execute(
-                text(
-                    "INSERT INTO webhooks (org_id, url, events, secret)"
-                    " VALUES (:o, :u, '{task_updated}', :s)"
-                ),
-                {"o": org_id, "u": url, "s": "cd" * 32},
-            )
+            await make_webhook(conn, org_id, url=url, events=["task_updated"])
             org_ids.append(org_id)
     async with UnitOfWork(database.session_factory) as uow:
         for org_id in org_ids:
@@ -293,13 +287,7 @@ async def test_a_hanging_receiver_does_not_hold_up_the_others(
         org_id = await make_org(conn, name=f"Hang {uuid.uuid4().hex[:8]}")
         hooks = {}
         for name, url in (("hanging", hanging_receiver.url), ("healthy", receiver.url)):
-            hooks[name] = await conn.scalar(
-                text(
-                    "INSERT INTO webhooks (org_id, url, events, secret)"
-                    " VALUES (:o, :u, '{task_updated}', :s) RETURNING id"
-                ),
-                {"o": org_id, "u": url, "s": "cd" * 32},
-            )
+            hooks[name] = await make_webhook(conn, org_id, url=url, events=["task_updated"])
     async with UnitOfWork(database.session_factory) as uow:
         for number in range(400):
             aggregate = uuid.uuid4()
