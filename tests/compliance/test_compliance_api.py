@@ -16,48 +16,17 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.kit.timefmt import clock_at
-from tests.support.api import assert_error, ok
-from tests.support.factories import TestUser, make_aircraft, make_task
-from tests.support.tenant import Tenant, make_tenant
+from tests.support.api import assert_error
+from tests.support.factories import make_aircraft, make_task
+from tests.support.tenant import Scenario, make_tenant
 
 
 @dataclass
-class Desk:
+class Desk(Scenario):
     """An organization with a user of every role and an open task on an aircraft."""
 
-    tenant: Tenant
-    conn: AsyncConnection
     aircraft_id: str
     task_id: str
-
-    @property
-    def org_id(self) -> uuid.UUID:
-        return self.tenant.id
-
-    @property
-    def users(self) -> dict[str, TestUser]:
-        return self.tenant.users
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        role: str = "scheduler",
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-    ) -> httpx.Response:
-        return await self.tenant.as_(role).request(method, path, json=json, params=params)
-
-    async def ok(
-        self,
-        method: str,
-        path: str,
-        role: str = "scheduler",
-        json: Any = None,
-        expect: int = 200,
-        params: dict[str, Any] | None = None,
-    ) -> Any:
-        return ok(await self.call(method, path, role, json, params), expect)
 
     async def item(
         self,

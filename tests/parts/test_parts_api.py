@@ -16,48 +16,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.auth.rules import ROLES as EVERY_ROLE
 from amss.auth.rules import Role
-from tests.support.api import assert_error, ok
+from tests.support.api import assert_error
 from tests.support.dates import day, today
-from tests.support.factories import TestUser, make_aircraft, make_task
-from tests.support.tenant import Tenant, make_tenant
+from tests.support.factories import make_aircraft, make_task
+from tests.support.tenant import Scenario, make_tenant
 
 # Every role, and a second mechanic.
 ROLES: dict[str, Role] = {**{role: role for role in EVERY_ROLE}, "mechanic2": "mechanic"}
 
 
 @dataclass
-class Store:
+class Store(Scenario):
     """An organization with a user of every role, an aircraft and an open manual task."""
 
-    tenant: Tenant
-    conn: AsyncConnection
     aircraft_id: str
     task_id: str
-
-    @property
-    def users(self) -> dict[str, TestUser]:
-        return self.tenant.users
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        role: str = "scheduler",
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-    ) -> httpx.Response:
-        return await self.tenant.as_(role).request(method, path, json=json, params=params)
-
-    async def ok(
-        self,
-        method: str,
-        path: str,
-        role: str = "scheduler",
-        json: Any = None,
-        expect: int = 200,
-        params: dict[str, Any] | None = None,
-    ) -> Any:
-        return ok(await self.call(method, path, role, json, params), expect)
 
     async def definition(self, name: str = "Oil filter", **fields: Any) -> dict[str, Any]:
         made: dict[str, Any] = await self.ok(
@@ -112,7 +85,7 @@ class Store:
                 "SELECT payload->'data' AS data FROM outbox_events WHERE org_id = :o"
                 " AND event_type = :k ORDER BY created_at"
             ),
-            {"o": self.tenant.id, "k": kind},
+            {"o": self.org_id, "k": kind},
         )
         return [row.data for row in rows.all()]
 

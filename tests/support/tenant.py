@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.auth.rules import ROLES, Role
 from amss.auth.tokens import TokenSigner
-from tests.support.api import Actor
+from tests.support.api import Actor, ok
 from tests.support.factories import TestUser, bearer, make_org, make_user
 
 
@@ -51,3 +52,43 @@ async def make_tenant(
     org_id = await make_org(conn, name, **policy)
     users = {key: await make_user(conn, org_id, role) for key, role in by_key.items()}
     return Tenant(org_id, users, signer, client)
+
+
+@dataclass
+class Scenario:
+    """Base of an area's scenario fixture (a tenant and what the test starts from): calls
+    as one of the tenant's users, by key. Subclasses add the rows and steps of the area."""
+
+    tenant: Tenant
+    conn: AsyncConnection
+
+    @property
+    def org_id(self) -> UUID:
+        return self.tenant.id
+
+    @property
+    def users(self) -> dict[str, TestUser]:
+        return self.tenant.users
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        role: str = "scheduler",
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        """A request under /api/v1 as the user under ``role``."""
+        return await self.tenant.as_(role).request(method, path, json=json, params=params)
+
+    async def ok(
+        self,
+        method: str,
+        path: str,
+        role: str = "scheduler",
+        json: Any = None,
+        expect: int = 200,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        """The body of a request that must answer ``expect``."""
+        return ok(await self.call(method, path, role, json, params), expect)

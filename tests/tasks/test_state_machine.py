@@ -18,30 +18,20 @@ from amss.auth.rules import ROLES as EVERY_ROLE
 from amss.auth.rules import Role
 from amss.kit.timefmt import clock_at
 from tests.support.api import assert_error, ok
-from tests.support.factories import TestUser, make_aircraft, make_org, make_user
+from tests.support.factories import make_aircraft, make_org, make_user
 from tests.support.steps import add_aircraft
-from tests.support.tenant import Tenant, make_tenant
+from tests.support.tenant import Scenario, make_tenant
 
 # Every role, and a second mechanic.
 ROLES: dict[str, Role] = {**{role: role for role in EVERY_ROLE}, "mechanic2": "mechanic"}
 
 
 @dataclass
-class Shop:
+class Shop(Scenario):
     """One organization with a user of every role and an aircraft at 1000 h / 500 cycles."""
 
-    tenant: Tenant
-    conn: AsyncConnection
     aircraft: dict[str, Any]
     now: datetime  # when the test started: planned windows are relative to it
-
-    @property
-    def org_id(self) -> uuid.UUID:
-        return self.tenant.id
-
-    @property
-    def users(self) -> dict[str, TestUser]:
-        return self.tenant.users
 
     @property
     def past(self) -> str:
@@ -54,16 +44,6 @@ class Shop:
     @property
     def tomorrow(self) -> str:
         return (self.now + timedelta(days=1)).isoformat()
-
-    async def call(
-        self, method: str, path: str, role: str = "scheduler", json: Any = None
-    ) -> httpx.Response:
-        return await self.tenant.as_(role).request(method, path, json=json)
-
-    async def ok(
-        self, method: str, path: str, role: str = "scheduler", json: Any = None, expect: int = 200
-    ) -> Any:
-        return ok(await self.call(method, path, role, json), expect)
 
     async def task(self, role: str = "scheduler", **fields: Any) -> dict[str, Any]:
         body = {
