@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.kit.timefmt import clock_at
 from tests.support.api import assert_error
+from tests.support.dates import frozen_now
 from tests.support.factories import make_aircraft, make_task
 from tests.support.tenant import Scenario, make_tenant
 
@@ -215,7 +216,7 @@ async def test_bad_compliance_changes(
 )
 async def test_who_may_sign_off(desk: Desk, role: str, status: int) -> None:
     made = await desk.item(result="pass")
-    moment = datetime.now(UTC).replace(microsecond=0)
+    moment = frozen_now()
     with clock_at(moment):
         response = await desk.sign(made["id"], role)
     assert response.status_code == status, response.text

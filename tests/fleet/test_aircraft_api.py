@@ -4,7 +4,7 @@ change it, the audit trail of every change, and status rules (grounding by overd
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -14,7 +14,7 @@ import pytest
 from amss.auth.rules import Role
 from amss.kit.timefmt import clock_at
 from tests.support.api import assert_error, ok
-from tests.support.dates import day
+from tests.support.dates import day, frozen_now
 from tests.support.factories import unique
 from tests.support.steps import add_aircraft, add_program, open_tasks
 from tests.support.tenant import Tenant
@@ -499,7 +499,7 @@ async def test_overdue_task_grounds_the_aircraft_and_blocks_operational(
 ) -> None:
     craft = await add_aircraft(tenant.as_("scheduler"), flight_hours_total=0, avg_daily_hours=5)
     aircraft_id = craft["id"]
-    moment = datetime.now(UTC).replace(microsecond=0)
+    moment = frozen_now()
     with clock_at(moment):
         program = await client.post(
             "/api/v1/maintenance-programs",
@@ -575,7 +575,7 @@ def due_in(value: str | None, moment: datetime) -> timedelta:
 
 
 async def test_next_due_follows_rates_and_meters(client: httpx.AsyncClient, tenant: Tenant) -> None:
-    moment = datetime.now(UTC).replace(microsecond=0)
+    moment = frozen_now()
     with clock_at(moment):
         craft = await add_aircraft(tenant.as_("scheduler"), avg_daily_hours=5)
         await add_program(

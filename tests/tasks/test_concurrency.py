@@ -7,7 +7,6 @@ import asyncio
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 import httpx
 from fastapi import FastAPI
@@ -15,6 +14,8 @@ from sqlalchemy import func, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.db.engine import Database
+from tests.support.api import Actor
+from tests.support.dates import day
 from tests.support.factories import (
     TestUser,
     bearer,
@@ -28,6 +29,7 @@ from tests.support.factories import (
     require_parts,
 )
 from tests.support.polling import eventually, lock_waiters, until_waiting_on_locks
+from tests.support.steps import move
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,16 @@ async def tasks(
         {"o": org_id, "a": aircraft_id, "n": count},
     )
     return [str(row.id) for row in rows.all()]
+
+
+async def start_together(
+    client: httpx.AsyncClient, app: FastAPI, place: Hangar, task_ids: list[str]
+) -> list[httpx.Response]:
+    """Every task (a task listed twice: twice) started at once by the scheduler."""
+    scheduler = Actor(client, bearer(app.state.signer, place.scheduler))
+    return list(
+        await asyncio.gather(*(move(scheduler, task_id, "in_progress") for task_id in task_ids))
+    )
 
 
 def statuses(responses: list[httpx.Response]) -> Counter[int]:
@@ -109,17 +121,7 @@ async def test_twenty_starts_on_two_capacity_slots_start_exactly_two(
     async with database.engine.begin() as conn:
         place = await hangar(conn, capacity_slots=2)
         task_ids = await tasks(conn, place.org_id, place.aircraft_id, 20)
-    headers = bearer(app.state.signer, place.scheduler)
-    responses = await asyncio.gather(
-        *(
-            committing_client.patch(
-                f"/api/v1/maintenance-tasks/{task_id}/state",
-                json={"new_state": "in_progress"},
-                headers=headers,
-            )
-            for task_id in task_ids
-        )
-    )
+    responses = await start_together(committing_client, app, place, task_ids)
     assert statuses(responses) == {200: 2, 409: 18}
     for response in responses:
         if response.status_code == 409:
@@ -150,17 +152,7 @@ async def test_two_concurrent_starts_of_one_task_start_it_once(
     async with database.engine.begin() as conn:
         place = await hangar(conn, capacity_slots=5)
         [task_id] = await tasks(conn, place.org_id, place.aircraft_id, 1)
-    headers = bearer(app.state.signer, place.scheduler)
-    responses = await asyncio.gather(
-        *(
-            committing_client.patch(
-                f"/api/v1/maintenance-tasks/{task_id}/state",
-                json={"new_state": "in_progress"},
-                headers=headers,
-            )
-            for _ in range(2)
-        )
-    )
+    responses = await start_together(committing_client, app, place, [task_id, task_id])
     assert statuses(responses) == {200: 1, 409: 1}
     [refused] = [r for r in responses if r.status_code == 409]
     assert "already in_progress" in refused.json()["error"]
@@ -208,17 +200,7 @@ async def test_concurrent_starts_competing_for_the_last_required_part(
             ).all()
         ]
     assert len(task_ids) == 5
-    headers = bearer(app.state.signer, place.scheduler)
-    responses = await asyncio.gather(
-        *(
-            committing_client.patch(
-                f"/api/v1/maintenance-tasks/{task_id}/state",
-                json={"new_state": "in_progress"},
-                headers=headers,
-            )
-            for task_id in task_ids
-        )
-    )
+    responses = await start_together(committing_client, app, place, task_ids)
     assert statuses(responses) == {200: 1, 409: 4}
     [started] = [r.json() for r in responses if r.status_code == 200]
     assert [r["part_item_id"] for r in started["reservations"]] == [str(item)]
@@ -327,9 +309,7 @@ async def test_transitions_racing_utilization_on_one_aircraft_never_deadlock(
             committing_client.post(
                 f"/api/v1/aircraft/{place.aircraft_id}/utilization",
                 json={
-                    "flight_date": str(
-                        datetime.now(UTC).date() - timedelta(days=(2 * number + k) % 80)
-                    ),
+                    "flight_date": day(-((2 * number + k) % 80)),
                     "flight_hours": 1.0,
                     "cycles": 1,
                 },

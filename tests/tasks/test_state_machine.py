@@ -18,6 +18,7 @@ from amss.auth.rules import ROLES as EVERY_ROLE
 from amss.auth.rules import Role
 from amss.kit.timefmt import clock_at
 from tests.support.api import assert_error, ok
+from tests.support.dates import frozen_now
 from tests.support.factories import make_aircraft, make_org, make_user
 from tests.support.steps import add_aircraft
 from tests.support.tenant import Scenario, make_tenant
@@ -298,7 +299,7 @@ async def test_a_stale_version_is_409(shop: Shop) -> None:
 
 async def test_start_records_started_at_and_puts_the_aircraft_in_maintenance(shop: Shop) -> None:
     task = await shop.task()
-    moment = datetime.now(UTC).replace(microsecond=0)
+    moment = frozen_now()
     with clock_at(moment):
         started = await shop.move(task["id"], "in_progress")
     assert started.status_code == 200, started.text
@@ -443,7 +444,7 @@ async def test_completion_with_every_item_signed_passes(shop: Shop) -> None:
     await shop.ok(
         "PATCH", f"/compliance-items/{item['id']}/sign-off", "mechanic", {"result": "pass"}
     )
-    moment = datetime.now(UTC).replace(microsecond=0)
+    moment = frozen_now()
     with clock_at(moment):
         response = await shop.move(task["id"], "completed", notes="pads replaced")
     assert response.status_code == 200, response.text

@@ -114,25 +114,27 @@ async def events_for_subscribed_orgs(
             org_id = await make_org(conn, name=f"Load {uuid.uuid4().hex[:8]}")
             await make_webhook(conn, org_id, url=url, events=["task_updated"])
             org_ids.append(org_id)
+    await announce_updates(database, org_ids, per_org, "load")
+    return org_ids
+
+
+async def announce_updates(
+    database: Database, org_ids: list[uuid.UUID], per_org: int, tag: str
+) -> None:
+    """``per_org`` committed ``task_updated`` events in each organization's outbox."""
     async with UnitOfWork(database.session_factory) as uow:
         for org_id in org_ids:
             for number in range(per_org):
                 aggregate = uuid.uuid4()
-                await journal.announce(
-                    uow,
-                    Caller.system(org_id),
-                    [
-                        Event(
-                            "task_updated",
-                            "maintenance_task",
-                            aggregate,
-                            {"n": number},
-                            f"load:{aggregate}",
-                        )
-                    ],
+                event = Event(
+                    "task_updated",
+                    "maintenance_task",
+                    aggregate,
+                    {"n": number},
+                    f"{tag}:{aggregate}",
                 )
+                await journal.announce(uow, Caller.system(org_id), [event])
         await uow.commit()
-    return org_ids
 
 
 def per_delivery(receiver: Receiver) -> collections.Counter[str]:
@@ -288,23 +290,7 @@ async def test_a_hanging_receiver_does_not_hold_up_the_others(
         hooks = {}
         for name, url in (("hanging", hanging_receiver.url), ("healthy", receiver.url)):
             hooks[name] = await make_webhook(conn, org_id, url=url, events=["task_updated"])
-    async with UnitOfWork(database.session_factory) as uow:
-        for number in range(400):
-            aggregate = uuid.uuid4()
-            await journal.announce(
-                uow,
-                Caller.system(org_id),
-                [
-                    Event(
-                        "task_updated",
-                        "maintenance_task",
-                        aggregate,
-                        {"n": number},
-                        f"hang:{aggregate}",
-                    )
-                ],
-            )
-        await uow.commit()
+    await announce_updates(database, [org_id], 400, "hang")
 
     async def attempts_recorded(webhook_id: uuid.UUID) -> tuple[int, int]:
         async with database.engine.connect() as conn:
