@@ -17,7 +17,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
-from amss.app import create_app
 from amss.audit import journal
 from amss.auth.rules import Caller
 from amss.config import Settings
@@ -27,7 +26,6 @@ from amss.events.catalogue import Event
 from amss.events.queue import DELIVER_TASK
 from amss.events.stream import StreamPublisher
 from amss.webhooks.jobs import deliver, shared_client
-from tests.conftest import serve_app
 from tests.support.api import Actor, created, ok
 from tests.support.factories import (
     TestUser,
@@ -41,7 +39,7 @@ from tests.support.factories import (
 )
 from tests.support.polling import eventually
 from tests.support.steps import add_aircraft, add_task, move
-from tests.webhooks.conftest import Receiver
+from tests.webhooks.conftest import Receiver, subscribe_on
 
 
 async def committed_org(database: Database) -> tuple[uuid.UUID, TestUser, TestUser]:
@@ -286,18 +284,9 @@ async def test_test_twice_gives_two_deliveries_and_unknown_is_404(
 async def test_production_refuses_non_public_destinations(
     settings: Settings, db: Database, url: str, connection: Any
 ) -> None:
-    production = settings.model_copy(
-        update={"app_env": "production", "webhook_allow_private": False}
+    response = await subscribe_on(
+        settings, db, connection, url, app_env="production", webhook_allow_private=False
     )
-    app = create_app(production, db)
-    org_id = await make_org(connection)
-    admin = await make_user(connection, org_id, "tenant_admin")
-    async with serve_app(app) as http:
-        response = await http.post(
-            "/api/v1/webhooks",
-            json={"url": url, "events": ["*"]},
-            headers=bearer(app.state.signer, admin),
-        )
     assert response.status_code == 400, response.text
     assert response.json()["details"][0]["field"] == "url"
 
