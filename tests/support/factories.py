@@ -22,7 +22,7 @@ from typing import Any
 from uuid import UUID
 
 from argon2 import PasswordHasher
-from sqlalchemy import Table, func, insert, text
+from sqlalchemy import Table, func, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.auth.rules import Role
@@ -31,6 +31,7 @@ from amss.config import secrets_keys
 from amss.db.tables import (
     aircraft,
     compliance_items,
+    compliance_records,
     maintenance_programs,
     maintenance_tasks,
     org_policies,
@@ -237,18 +238,26 @@ async def make_record(
     days_ago: int,
     hours: float | None = None,
     cycles: int | None = None,
+    **columns: object,
 ) -> UUID:
-    """A last-done record entered from paper, its basis the point itself."""
-    record_id: UUID = await conn.scalar(
-        text(
-            "INSERT INTO compliance_records (org_id, program_id, aircraft_id, performed_at,"
-            " performed_hours, performed_cycles, basis_at, basis_hours, basis_cycles, source,"
-            " reference) VALUES (:o, :p, :a, now() - make_interval(days => :d), :h, :c,"
-            " now() - make_interval(days => :d), :h, :c, 'record', 'logbook') RETURNING id"
-        ),
-        {"o": org_id, "p": program_id, "a": aircraft_id, "d": days_ago, "h": hours, "c": cycles},
+    """A last-done record (``compliance_records``) entered from paper ``days_ago`` days
+    before the transaction's now, its basis the point itself; ``columns`` sets the others
+    (``reference``, ``certified_by_user_id``, ``certificate_number``, …)."""
+    performed = func.now() - func.make_interval(0, 0, 0, days_ago)
+    return await _insert(
+        conn,
+        compliance_records,
+        org_id=org_id,
+        program_id=program_id,
+        aircraft_id=aircraft_id,
+        performed_at=performed,
+        performed_hours=hours,
+        performed_cycles=cycles,
+        basis_at=performed,
+        basis_hours=hours,
+        basis_cycles=cycles,
+        **{"source": "record", "reference": "logbook", **columns},
     )
-    return record_id
 
 
 # --- parts and compliance --------------------------------------------------------------------
