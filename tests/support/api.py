@@ -20,8 +20,8 @@ ERROR_CODES = {
     403: "forbidden",
     404: "not_found",
     409: "conflict",
-    413: "payload_too_large",
     405: "method_not_allowed",
+    413: "payload_too_large",
     415: "unsupported_media_type",
     429: "rate_limited",
     500: "internal",
@@ -37,10 +37,10 @@ def assert_error(
     field: str | None = None,
     contains: str | Iterable[str] = (),
 ) -> dict[str, Any]:
-    """``response`` is a SPEC §5 error: ``status``, a JSON body, its ``code`` (by default the one the
-    status carries), a non-empty ``error``, and the ``request_id`` of the X-Request-ID
-    header. ``field``: named in ``details`` and in the message. ``contains``: text (one or
-    several) the message holds. Returns the body for further checks."""
+    """``response`` is a SPEC §5 error: ``status``, a JSON body, its ``code`` (by default
+    the one the status carries), a non-empty ``error``, and the ``request_id`` of the
+    X-Request-ID header. ``field``: named in ``details`` and in the message. ``contains``:
+    text (one or several) the message holds. Returns the body for further checks."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json"), response.headers
     body: dict[str, Any] = response.json()
