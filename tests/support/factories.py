@@ -6,8 +6,9 @@ aircraft's meters not moved by a utilization entry). A test about creating an en
 one that needs those side effects, goes through the API instead.
 
 Every factory takes the connection to write on (the test's ``connection``, or a committing
-one for concurrency tests) and returns the new row's id; every column the caller does not
-name keeps the database default, or a unique value where a unique index needs one.
+one for concurrency tests) and returns the new row's id (``make_user`` a ``TestUser``);
+every column the caller does not name keeps the database default, or a unique value where
+a unique index needs one.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@ holds, with a deadline. Never a sleep as synchronisation, never a timing assert.
 
 ``eventually`` returns the check's first truthy value (so a check can hand back what it
 found) and fails the test, naming what it waited for and the last value seen, when the
-deadline passes first.
+deadline passes first. ``until_waiting_on_locks`` is the check concurrency tests hold their
+racers with: it waits until that many sessions wait on a lock.
 """
 
 from __future__ import annotations
