@@ -32,6 +32,7 @@ from amss.kit.keys import KeyPair, generate_key_pair
 from amss.kit.logging import configure_logging
 from tests.support.queue import clean_queue
 from tests.support.tcp_proxy import TcpProxy, tcp_proxy
+from tests.support.tenant import Tenant, make_tenant
 
 _TEMPLATE_LOCK = 0x54504C
 
@@ -236,3 +237,9 @@ async def committing_client(
     """A client whose requests really commit, for concurrency tests (use unique names)."""
     async with serve_app(create_app(settings, database)) as http:
         yield http
+
+
+@pytest.fixture
+async def tenant(connection: AsyncConnection, app: FastAPI, client: httpx.AsyncClient) -> Tenant:
+    """An organization of the test's transaction with one user of every role."""
+    return await make_tenant(connection, app.state.signer, client)

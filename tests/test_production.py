@@ -21,7 +21,7 @@ from amss.cli import _server
 from amss.config import ConfigurationError, load_settings
 from amss.db.engine import Database
 from amss.kit.keys import KeyPair
-from tests.factories import make_org, make_user
+from tests.support.factories import make_org, make_user
 from tests.test_cli import free_port
 
 # Only what a bare machine has: no APP_ENV, no keys, no database.

@@ -19,7 +19,15 @@ from amss.db.engine import Database
 from amss.due import jobs
 from amss.kit import retention
 from amss.kit.schedule import cron_for
-from tests.factories import make_org, make_record, make_user
+from tests.support.dates import day
+from tests.support.factories import (
+    make_aircraft,
+    make_org,
+    make_program,
+    make_record,
+    make_user,
+    make_utilization,
+)
 from tests.support.polling import eventually
 from tests.test_cli import free_port
 
@@ -43,20 +51,10 @@ async def test_the_sweep_generates_scans_and_grounds_once(
     db: Database, connection: AsyncConnection
 ) -> None:
     org_id = await make_org(connection)
-    craft = await connection.scalar(
-        text(
-            "INSERT INTO aircraft (org_id, tail_number, model, flight_hours_total)"
-            " VALUES (:o, 'N1SW', 'PA28', 480) RETURNING id"
-        ),
-        {"o": org_id},
+    craft = await make_aircraft(
+        connection, org_id, tail_number="N1SW", model="PA28", flight_hours_total=480
     )
-    program = await connection.scalar(
-        text(
-            "INSERT INTO maintenance_programs (org_id, name, interval_hours)"
-            " VALUES (:o, '100-hour', 100) RETURNING id"
-        ),
-        {"o": org_id},
-    )
+    program = await make_program(connection, org_id, name="100-hour", interval_hours=100)
     # Done at 370 h, due at 470 h, flown to 480 h: overdue as soon as the task exists.
     await make_record(connection, org_id, program, craft, days_ago=30, hours=370)
     first = await jobs.sweep(db)
@@ -75,19 +73,9 @@ async def test_forecast_refresh_recomputes_observed_rates(
     db: Database, connection: AsyncConnection
 ) -> None:
     org_id = await make_org(connection)
-    craft = await connection.scalar(
-        text(
-            "INSERT INTO aircraft (org_id, tail_number, model) VALUES (:o, 'N2SW', 'PA28') RETURNING id"
-        ),
-        {"o": org_id},
-    )
-    await connection.execute(
-        text(
-            "INSERT INTO utilization_entries (org_id, aircraft_id, flight_date, flight_hours, cycles)"
-            " VALUES (:o, :a, current_date - 1, 6, 3), (:o, :a, current_date, 6, 3)"
-        ),
-        {"o": org_id, "a": craft},
-    )
+    craft = await make_aircraft(connection, org_id, tail_number="N2SW", model="PA28")
+    for when in (day(-1), day()):
+        await make_utilization(connection, org_id, craft, flight_date=when, hours=6, cycles=3)
     assert await jobs.refresh_forecasts(db) >= 1
     rate = await connection.scalar(
         text("SELECT observed_daily_hours FROM aircraft WHERE id = :a"), {"a": craft}
@@ -183,20 +171,10 @@ async def test_amss_worker_runs_the_periodic_sweep_and_serves_health(
 ) -> None:
     async with database.engine.begin() as conn:
         org_id = await make_org(conn, name=f"Periodic {uuid.uuid4().hex[:8]}")
-        craft = await conn.scalar(
-            text(
-                "INSERT INTO aircraft (org_id, tail_number, model) VALUES (:o, 'N1PS', 'C172')"
-                " RETURNING id"
-            ),
-            {"o": org_id},
-        )
+        craft = await make_aircraft(conn, org_id, tail_number="N1PS", model="C172")
         # Written straight to the table: nothing has generated its task yet.
-        program = await conn.scalar(
-            text(
-                "INSERT INTO maintenance_programs (org_id, name, interval_hours, aircraft_id)"
-                " VALUES (:o, '50-hour', 50, :a) RETURNING id"
-            ),
-            {"o": org_id, "a": craft},
+        program = await make_program(
+            conn, org_id, name="50-hour", interval_hours=50, aircraft_id=craft
         )
     port = free_port()
     env = {

@@ -14,7 +14,7 @@ from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
 from amss.events.catalogue import Event
 from amss.kit.patching import diff
-from tests.factories import make_org
+from tests.support.factories import make_org
 
 
 def probe_event(aggregate_id: uuid.UUID, version: int) -> Event:

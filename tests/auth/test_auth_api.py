@@ -19,7 +19,7 @@ from amss.db.engine import Database
 from amss.db.tables import users
 from amss.kit.keys import KeyPair
 from tests.conftest import serve_app
-from tests.factories import PASSWORD, TestUser, bearer, make_org, make_user
+from tests.support.factories import PASSWORD, TestUser, bearer, make_org, make_user
 
 
 async def login(client: httpx.AsyncClient, user: TestUser, **extra: object) -> httpx.Response:

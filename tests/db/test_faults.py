@@ -36,7 +36,7 @@ from amss.db.engine import Database
 from amss.kit.handlers import install_error_handlers
 from amss.kit.http import JSONRoute, RequestContextMiddleware
 from tests.conftest import serve_app
-from tests.factories import bearer, make_org, make_user
+from tests.support.factories import bearer, make_org, make_user
 from tests.test_cli import free_port
 
 # What a leaked statement or driver message would contain (our trigger texts say "UPDATE").

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
-from tests.factories import bearer, make_org, make_user
+from tests.support.factories import bearer, make_org, make_user
 
 
 async def count_named(db: Database, name: str) -> int:

@@ -31,7 +31,7 @@ from amss.config import Settings
 from amss.db.engine import Database
 from amss.kit import tracing
 from tests.conftest import serve_app
-from tests.factories import bearer, make_org, make_user
+from tests.support.factories import bearer, make_aircraft, make_org, make_user, make_webhook
 from tests.test_cli import free_port
 from tests.webhooks.conftest import Receiver
 
@@ -84,20 +84,8 @@ async def test_a_request_its_jobs_and_the_delivery_are_one_trace(
     async with database.engine.begin() as conn:
         org_id = await make_org(conn, name=f"Traced {uuid.uuid4().hex[:8]}")
         scheduler = await make_user(conn, org_id, "scheduler")
-        aircraft_id = await conn.scalar(
-            text(
-                "INSERT INTO aircraft (org_id, tail_number, model) VALUES (:o, 'N1OT', 'PA28')"
-                " RETURNING id"
-            ),
-            {"o": org_id},
-        )
-        await conn.execute(
-            text(
-                "INSERT INTO webhooks (org_id, url, events, secret)"
-                " VALUES (:o, :u, '{task_created}', :s)"
-            ),
-            {"o": org_id, "u": receiver.url, "s": "ab" * 32},
-        )
+        aircraft_id = await make_aircraft(conn, org_id, tail_number="N1OT", model="PA28")
+        await make_webhook(conn, org_id, url=receiver.url, events=["task_created"])
     headers = bearer(TokenSigner(signing_keys(settings), settings.access_token_ttl), scheduler)
     app = create_app(settings, database)
     with caplog.at_level(logging.INFO, logger="amss.access"):

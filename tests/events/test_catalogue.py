@@ -14,7 +14,7 @@ from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
 from amss.due import engine
 from amss.events.catalogue import CATALOGUE, ProgramTaskGenerated
-from tests.factories import make_org
+from tests.support.factories import make_aircraft, make_org, make_program
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
 
@@ -43,17 +43,8 @@ async def test_generated_task_events_carry_exactly_the_catalogue_fields(
     db: Database, connection: AsyncConnection
 ) -> None:
     org_id = await make_org(connection)
-    await connection.execute(
-        text("INSERT INTO aircraft (org_id, tail_number, model) VALUES (:o, 'N1EV', 'PA28')"),
-        {"o": org_id},
-    )
-    await connection.execute(
-        text(
-            "INSERT INTO maintenance_programs (org_id, name, interval_hours)"
-            " VALUES (:o, '50-hour', 50)"
-        ),
-        {"o": org_id},
-    )
+    await make_aircraft(connection, org_id, tail_number="N1EV", model="PA28")
+    await make_program(connection, org_id, name="50-hour", interval_hours=50)
     async with UnitOfWork(db.session_factory) as uow:
         followed = await engine.after_change(uow, Caller.system(org_id), reason="test")
         await uow.commit()

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.kit.csvsafe import csv_lines, neutralise
-from tests.factories import bearer, make_org, make_user
+from tests.support.factories import bearer, make_org, make_user
 
 
 @pytest.mark.parametrize(

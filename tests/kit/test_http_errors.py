@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from amss.kit.errors import Conflict
 from amss.kit.http import JSONRoute
+from tests.support.api import assert_error
 
 HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -55,23 +56,13 @@ async def probe_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield http
 
 
-def assert_envelope(response: httpx.Response, status: int, code: str) -> dict[str, object]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert body["code"] == code
-    assert body["error"]
-    assert body["request_id"] == response.headers["x-request-id"]
-    return body
-
-
 async def test_unknown_route_is_a_json_404(client: httpx.AsyncClient) -> None:
-    body = assert_envelope(await client.get("/api/v1/nope"), 404, "not_found")
+    body = assert_error(await client.get("/api/v1/nope"), 404, "not_found")
     assert "/api/v1/nope" in str(body["error"])
 
 
 async def test_wrong_method_is_a_json_405(client: httpx.AsyncClient) -> None:
-    body = assert_envelope(await client.delete("/health"), 405, "method_not_allowed")
+    body = assert_error(await client.delete("/health"), 405, "method_not_allowed")
     assert "DELETE" in str(body["error"])
 
 
@@ -79,7 +70,7 @@ async def test_validation_is_400_with_details(probe_client: httpx.AsyncClient) -
     response = await probe_client.post(
         "/api/v1/probe", json={"name": "", "count": -1, "colour": "red"}
     )
-    body = assert_envelope(response, 400, "validation")
+    body = assert_error(response, 400, "validation")
     fields = {d["field"]: d["message"] for d in body["details"]}  # type: ignore[union-attr]
     assert set(fields) == {"name", "count", "colour"}
     assert fields["colour"] == "unknown field"
@@ -90,12 +81,12 @@ async def test_malformed_json_and_wrong_types_are_400(probe_client: httpx.AsyncC
     broken = await probe_client.post(
         "/api/v1/probe", content=b'{"name": ', headers={"content-type": "application/json"}
     )
-    assert_envelope(broken, 400, "validation")
+    assert_error(broken, 400, "validation")
     wrong_type = await probe_client.post("/api/v1/probe", json={"name": "x", "count": "many"})
-    body = assert_envelope(wrong_type, 400, "validation")
+    body = assert_error(wrong_type, 400, "validation")
     assert body["details"][0]["field"] == "count"  # type: ignore[index]
     bad_path = await probe_client.get("/api/v1/probe/abc")
-    assert_envelope(bad_path, 400, "validation")
+    assert_error(bad_path, 400, "validation")
 
 
 async def test_wrong_content_type_is_415(probe_client: httpx.AsyncClient) -> None:
@@ -104,7 +95,7 @@ async def test_wrong_content_type_is_415(probe_client: httpx.AsyncClient) -> Non
         content=json.dumps({"name": "x", "count": 1}),
         headers={"content-type": "text/plain"},
     )
-    body = assert_envelope(response, 415, "unsupported_media_type")
+    body = assert_error(response, 415, "unsupported_media_type")
     assert "application/json" in str(body["error"])
     accepted = await probe_client.post(
         "/api/v1/probe",
@@ -119,7 +110,7 @@ async def test_oversized_body_is_413(probe_client: httpx.AsyncClient) -> None:
     declared = await probe_client.post(
         "/api/v1/probe", content=big, headers={"content-type": "application/json"}
     )
-    assert_envelope(declared, 413, "payload_too_large")
+    assert_error(declared, 413, "payload_too_large")
 
     async def chunks() -> AsyncIterator[bytes]:
         for _ in range(20):
@@ -129,11 +120,11 @@ async def test_oversized_body_is_413(probe_client: httpx.AsyncClient) -> None:
         "/api/v1/probe", content=chunks(), headers={"content-type": "application/json"}
     )
     assert "content-length" not in streamed.request.headers
-    assert_envelope(streamed, 413, "payload_too_large")
+    assert_error(streamed, 413, "payload_too_large")
 
 
 async def test_domain_conflict_keeps_its_message(probe_client: httpx.AsyncClient) -> None:
-    body = assert_envelope(await probe_client.post("/api/v1/probe/conflict"), 409, "conflict")
+    body = assert_error(await probe_client.post("/api/v1/probe/conflict"), 409, "conflict")
     assert body["error"] == "aircraft N123AB has 2 tasks in progress and capacity_slots is 2"
 
 
@@ -142,7 +133,7 @@ async def test_unhandled_error_is_500_without_trace(
 ) -> None:
     with caplog.at_level(logging.ERROR):
         response = await probe_client.post("/api/v1/probe/boom", headers={"x-request-id": "req-42"})
-    body = assert_envelope(response, 500, "internal")
+    body = assert_error(response, 500, "internal")
     assert body["request_id"] == "req-42"
     assert "SELECT" not in response.text and "Traceback" not in response.text
     assert any("unhandled error" in str(r.msg) for r in caplog.records)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from amss.db.engine import Database
 from amss.db.tables import idempotency_keys
 from tests.conftest import serve_app
-from tests.factories import bearer, make_org, make_user
+from tests.support.factories import bearer, make_org, make_user
 
 
 def new_user_body(tag: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ from amss.config import Settings
 from amss.db.engine import Database
 from amss.kit.ratelimit import RateLimiter
 from tests.conftest import redis_behind_proxy, serve_app
-from tests.factories import bearer, make_org, make_user
+from tests.support.factories import bearer, make_org, make_user
 
 
 async def test_the_sixth_request_of_a_five_per_minute_policy_is_429(

@@ -7,7 +7,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.factories import bearer, make_org, make_user
+from tests.support.factories import bearer, make_org, make_user
 
 
 @pytest.mark.parametrize(

@@ -2,40 +2,24 @@
 
 from __future__ import annotations
 
-import httpx
-from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from tests.factories import bearer, make_org, make_user
+from tests.support.api import assert_error, created
+from tests.support.steps import add_program
+from tests.support.tenant import Tenant
 
 
-async def test_a_required_definition_cannot_be_deleted(
-    client: httpx.AsyncClient, connection: AsyncConnection, app: FastAPI
-) -> None:
-    org_id = await make_org(connection)
-    headers = bearer(app.state.signer, await make_user(connection, org_id, "scheduler"))
-    definition = (
-        await client.post("/api/v1/part-definitions", json={"name": "Gasket"}, headers=headers)
-    ).json()
-    program = await client.post(
-        "/api/v1/maintenance-programs",
-        json={
-            "name": "Valve cover check",
-            "interval_hours": 50,
-            "required_parts": [{"part_definition_id": definition["id"], "quantity": 1}],
-        },
-        headers=headers,
+async def test_a_required_definition_cannot_be_deleted(tenant: Tenant) -> None:
+    scheduler = tenant.as_("scheduler")
+    definition = created(await scheduler.post("/part-definitions", {"name": "Gasket"}))
+    program = await add_program(
+        scheduler,
+        name="Valve cover check",
+        interval_hours=50,
+        required_parts=[{"part_definition_id": definition["id"], "quantity": 1}],
     )
-    assert program.status_code == 201
-    refused = await client.delete(f"/api/v1/part-definitions/{definition['id']}", headers=headers)
-    assert refused.status_code == 409
-    assert "Valve cover check" in refused.json()["error"]
-    cleared = await client.patch(
-        f"/api/v1/maintenance-programs/{program.json()['id']}",
-        json={"required_parts": []},
-        headers=headers,
+    refused = await scheduler.delete(f"/part-definitions/{definition['id']}")
+    assert_error(refused, 409, contains="Valve cover check")
+    cleared = await scheduler.patch(
+        f"/maintenance-programs/{program['id']}", {"required_parts": []}
     )
     assert cleared.status_code == 200 and cleared.json()["required_parts"] == []
-    assert (
-        await client.delete(f"/api/v1/part-definitions/{definition['id']}", headers=headers)
-    ).status_code == 204
+    assert (await scheduler.delete(f"/part-definitions/{definition['id']}")).status_code == 204

@@ -7,9 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,53 +16,41 @@ from amss.db.uow import UnitOfWork
 from amss.due import rules
 from amss.due.forecast import reproject
 from amss.kit.timefmt import clock_at
-from tests.factories import bearer, make_org, make_user
+from tests.support.api import Actor, ok
+from tests.support.dates import frozen_now
+from tests.support.factories import make_aircraft, make_org, make_task
+from tests.support.steps import add_aircraft, add_program, open_tasks
+from tests.support.tenant import Tenant
 
 D = Decimal
-
-
-def frozen_now() -> datetime:
-    """A moment to freeze the clock at for a test: now, to the second."""
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 class Planner:
     """A scheduler of a fresh organization, talking to the API."""
 
-    def __init__(
-        self, client: httpx.AsyncClient, headers: dict[str, str], org_id: uuid.UUID
-    ) -> None:
-        self.client, self.headers, self.org_id = client, headers, org_id
+    def __init__(self, actor: Actor, org_id: uuid.UUID) -> None:
+        self.actor, self.org_id = actor, org_id
 
     async def post(self, path: str, body: dict[str, Any], expect: int = 201) -> dict[str, Any]:
-        response = await self.client.post(f"/api/v1{path}", json=body, headers=self.headers)
-        assert response.status_code == expect, response.text
-        result: dict[str, Any] = response.json()
+        result: dict[str, Any] = ok(await self.actor.post(path, body), expect)
         return result
 
     async def get(self, path: str) -> Any:
-        response = await self.client.get(f"/api/v1{path}", headers=self.headers)
-        assert response.status_code == 200, response.text
-        return response.json()
+        return ok(await self.actor.get(path))
 
     async def aircraft(self, tail: str, model: str = "C172", **fields: Any) -> dict[str, Any]:
-        return await self.post("/aircraft", {"tail_number": tail, "model": model, **fields})
+        return await add_aircraft(self.actor, tail_number=tail, model=model, **fields)
 
     async def program(self, **fields: Any) -> dict[str, Any]:
-        return await self.post("/maintenance-programs", {"name": "Inspection", **fields})
+        return await add_program(self.actor, **{"name": "Inspection", **fields})
 
     async def open_tasks(self, aircraft_id: str) -> list[dict[str, Any]]:
-        tasks: list[dict[str, Any]] = await self.get(
-            f"/maintenance-tasks?aircraft_id={aircraft_id}&state=scheduled"
-        )
-        return tasks
+        return await open_tasks(self.actor, aircraft_id)
 
 
 @pytest.fixture
-async def planner(client: httpx.AsyncClient, connection: AsyncConnection, app: FastAPI) -> Planner:
-    org_id = await make_org(connection)
-    user = await make_user(connection, org_id, "scheduler")
-    return Planner(client, bearer(app.state.signer, user), org_id)
+async def planner(tenant: Tenant) -> Planner:
+    return Planner(tenant.as_("scheduler"), tenant.id)
 
 
 async def test_100_hours_from_1000_and_the_forecast(planner: Planner) -> None:
@@ -135,18 +121,16 @@ async def test_tolerance_makes_due_then_overdue_and_grounds(planner: Planner) ->
     await planner.program(
         name="100-hour", interval_hours=100, tolerance_hours=10, aircraft_id=craft["id"]
     )
-    await planner.client.patch(
+    await planner.actor.patch(
         f"/api/v1/aircraft/{craft['id']}",
         json={"flight_hours_total": 1105.0},
-        headers=planner.headers,
     )
     [task] = await planner.open_tasks(craft["id"])
     assert task["due_status"] == "due"
     assert (await planner.get(f"/aircraft/{craft['id']}"))["status"] == "operational"
-    await planner.client.patch(
+    await planner.actor.patch(
         f"/api/v1/aircraft/{craft['id']}",
         json={"flight_hours_total": 1110.5},
-        headers=planner.headers,
     )
     [task] = await planner.open_tasks(craft["id"])
     assert task["due_status"] == "overdue"
@@ -159,10 +143,7 @@ async def test_a_model_wide_program_on_50_aircraft_creates_50_tasks_once(
     planner: Planner, connection: AsyncConnection
 ) -> None:
     for number in range(50):
-        await connection.execute(
-            text("INSERT INTO aircraft (org_id, tail_number, model) VALUES (:o, :t, 'B737')"),
-            {"o": planner.org_id, "t": f"N{number:03d}F"},
-        )
+        await make_aircraft(connection, planner.org_id, tail_number=f"N{number:03d}F", model="B737")
     program = await planner.program(
         name="A-check", interval_hours=500, interval_days=120, aircraft_model="B737"
     )
@@ -199,10 +180,9 @@ async def test_a_late_last_done_record_is_charged_to_the_next_interval(
     )
     [task] = await planner.open_tasks(craft["id"])
     assert (task["due_hours"], task["basis_source"]) == (1100.0, "assumed")
-    raised = await planner.client.patch(
+    raised = await planner.actor.patch(
         f"/api/v1/aircraft/{craft['id']}",
         json={"flight_hours_total": 1110},
-        headers=planner.headers,
     )
     assert raised.status_code == 200, raised.text
     await planner.post(
@@ -245,9 +225,7 @@ async def test_a_cancelled_program_task_is_replaced_with_the_same_limits(
 async def test_deleting_a_program_cancels_its_open_tasks(planner: Planner) -> None:
     craft = await planner.aircraft("N700AB")
     program = await planner.program(name="Gear", interval_cycles=500, aircraft_id=craft["id"])
-    response = await planner.client.delete(
-        f"/api/v1/maintenance-programs/{program['id']}", headers=planner.headers
-    )
+    response = await planner.actor.delete(f"/api/v1/maintenance-programs/{program['id']}")
     assert response.status_code == 204
     [task] = await planner.get(f"/maintenance-tasks?aircraft_id={craft['id']}")
     assert task["state"] == "cancelled"
@@ -260,14 +238,11 @@ async def test_changing_applicability_and_model_moves_tasks(planner: Planner) ->
     program = await planner.program(name="Prop", interval_hours=200, aircraft_model="PA28")
     assert len(await planner.open_tasks(first["id"])) == 1
     assert await planner.open_tasks(second["id"]) == []
-    await planner.client.patch(
-        f"/api/v1/aircraft/{second['id']}", json={"model": "PA28"}, headers=planner.headers
-    )
+    await planner.actor.patch(f"/api/v1/aircraft/{second['id']}", json={"model": "PA28"})
     assert len(await planner.open_tasks(second["id"])) == 1
-    response = await planner.client.patch(
+    response = await planner.actor.patch(
         f"/api/v1/maintenance-programs/{program['id']}",
         json={"aircraft_model": "SR22"},
-        headers=planner.headers,
     )
     assert response.status_code == 200
     assert await planner.open_tasks(first["id"]) == []
@@ -277,10 +252,9 @@ async def test_changing_applicability_and_model_moves_tasks(planner: Planner) ->
 async def test_changing_the_interval_moves_open_limits(planner: Planner) -> None:
     craft = await planner.aircraft("N900AB", flight_hours_total=300.0)
     program = await planner.program(name="100-hour", interval_hours=100, aircraft_id=craft["id"])
-    response = await planner.client.patch(
+    response = await planner.actor.patch(
         f"/api/v1/maintenance-programs/{program['id']}",
         json={"interval_hours": 150},
-        headers=planner.headers,
     )
     assert response.status_code == 200
     [task] = await planner.open_tasks(craft["id"])
@@ -338,27 +312,18 @@ async def test_sql_due_status_agrees_with_the_rule(
     now = datetime(2026, 6, 1, tzinfo=UTC)
     due_at = now + timedelta(days=due_offset_days) if due_offset_days is not None else None
     org_id = await make_org(connection)
-    craft = await connection.scalar(
-        text(
-            "INSERT INTO aircraft (org_id, tail_number, model, flight_hours_total)"
-            " VALUES (:o, 'N1', 'M', :h) RETURNING id"
-        ),
-        {"o": org_id, "h": hours},
+    craft = await make_aircraft(
+        connection, org_id, tail_number="N1", model="M", flight_hours_total=hours
     )
-    await connection.execute(
-        text(
-            "INSERT INTO maintenance_tasks (org_id, aircraft_id, title, due_at, due_hours,"
-            " tolerance_hours, tolerance_days) "
-            "VALUES (:o, :a, 't', :due_at, :due_hours, :th, :td)"
-        ),
-        {
-            "o": org_id,
-            "a": craft,
-            "due_at": due_at,
-            "due_hours": due_hours,
-            "th": tolerance_hours,
-            "td": tolerance_days,
-        },
+    await make_task(
+        connection,
+        org_id,
+        craft,
+        title="t",
+        due_at=due_at,
+        due_hours=due_hours,
+        tolerance_hours=tolerance_hours,
+        tolerance_days=tolerance_days,
     )
     in_sql = await connection.scalar(
         text(
@@ -420,20 +385,24 @@ async def test_sql_projection_agrees_with_the_rule(
     now = frozen_now()
     due_at = now + timedelta(days=due_in_days) if due_in_days is not None else None
     org_id = await make_org(connection)
-    craft = await connection.scalar(
-        text(
-            "INSERT INTO aircraft (org_id, tail_number, model, flight_hours_total, cycles_total,"
-            " avg_daily_hours, avg_daily_cycles) VALUES (:o, 'N1PJ', 'M', :h, :c, :rh, :rc)"
-            " RETURNING id"
-        ),
-        {"o": org_id, "h": hours, "c": cycles, "rh": per_day[0], "rc": per_day[1]},
+    craft = await make_aircraft(
+        connection,
+        org_id,
+        tail_number="N1PJ",
+        model="M",
+        flight_hours_total=hours,
+        cycles_total=cycles,
+        avg_daily_hours=per_day[0],
+        avg_daily_cycles=per_day[1],
     )
-    task = await connection.scalar(
-        text(
-            "INSERT INTO maintenance_tasks (org_id, aircraft_id, title, due_at, due_hours,"
-            " due_cycles) VALUES (:o, :a, 't', :due_at, :dh, :dc) RETURNING id"
-        ),
-        {"o": org_id, "a": craft, "due_at": due_at, "dh": due_hours, "dc": due_cycles},
+    task = await make_task(
+        connection,
+        org_id,
+        craft,
+        title="t",
+        due_at=due_at,
+        due_hours=due_hours,
+        due_cycles=due_cycles,
     )
     async with UnitOfWork(db.session_factory) as uow:
         await reproject(uow.session, org_id, [craft], now)

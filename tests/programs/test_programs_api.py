@@ -9,39 +9,33 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.auth.rules import ROLES, Role
-from tests.factories import TestUser, bearer, make_org, make_user
+from tests.support.api import assert_error
+from tests.support.factories import make_aircraft
+from tests.support.steps import add_program
+from tests.support.tenant import Tenant
 
 WRITERS = frozenset({"admin", "tenant_admin", "scheduler"})
 
 
 @dataclass
 class Office:
-    client: httpx.AsyncClient
-    app: FastAPI
+    tenant: Tenant
     conn: AsyncConnection
-    org_id: uuid.UUID
-    users: dict[Role, TestUser]
     aircraft_id: uuid.UUID
 
+    @property
+    def org_id(self) -> uuid.UUID:
+        return self.tenant.id
+
     async def call(self, role: Role, method: str, path: str, body: Any = None) -> httpx.Response:
-        return await self.client.request(
-            method,
-            f"/api/v1{path}",
-            json=body,
-            headers=bearer(self.app.state.signer, self.users[role]),
-        )
+        return await self.tenant.as_(role).request(method, path, json=body)
 
     async def program(self, **fields: Any) -> dict[str, Any]:
-        body = {"name": f"Program {uuid.uuid4().hex[:6]}", "interval_hours": 100, **fields}
-        response = await self.call("scheduler", "POST", "/maintenance-programs", body)
-        assert response.status_code == 201, response.text
-        created: dict[str, Any] = response.json()
-        return created
+        return await add_program(self.tenant.as_("scheduler"), **{"interval_hours": 100, **fields})
 
     async def stored(self, program_id: str) -> dict[str, Any] | None:
         row = (
@@ -70,24 +64,9 @@ class Office:
 
 
 @pytest.fixture
-async def office(client: httpx.AsyncClient, app: FastAPI, connection: AsyncConnection) -> Office:
-    org_id = await make_org(connection)
-    users = {role: await make_user(connection, org_id, role) for role in ROLES}
-    aircraft_id = await connection.scalar(
-        text(
-            "INSERT INTO aircraft (org_id, tail_number, model) VALUES (:o, 'N1PG', 'C172')"
-            " RETURNING id"
-        ),
-        {"o": org_id},
-    )
-    return Office(client, app, connection, org_id, users, aircraft_id)
-
-
-def assert_refused(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code and body["error"]
-    return body
+async def office(tenant: Tenant, connection: AsyncConnection) -> Office:
+    aircraft_id = await make_aircraft(connection, tenant.id, tail_number="N1PG", model="C172")
+    return Office(tenant, connection, aircraft_id)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -104,7 +83,7 @@ async def test_who_may_create_a_program(office: Office, role: Role) -> None:
         assert response.json()["name"] == f"By {role}"
         assert await office.count() == before + 1
     else:
-        assert_refused(response, 403, "forbidden")
+        assert_error(response, 403, "forbidden")
         assert await office.count() == before
 
 
@@ -122,7 +101,7 @@ async def test_who_may_change_a_program(office: Office, role: Role) -> None:
         assert response.json()["name"] == after["name"] == f"Renamed by {role}"
         assert after["version"] == before["version"] + 1
     else:
-        assert_refused(response, 403, "forbidden")
+        assert_error(response, 403, "forbidden")
         assert after == before
 
 
@@ -136,9 +115,9 @@ async def test_who_may_delete_a_program(office: Office, role: Role) -> None:
         assert response.status_code == 204, response.text
         assert stored["deleted_at"] is not None
         missing = await office.call(role, "GET", f"/maintenance-programs/{program['id']}")
-        assert_refused(missing, 404, "not_found")
+        assert_error(missing, 404, "not_found")
     else:
-        assert_refused(response, 403, "forbidden")
+        assert_error(response, 403, "forbidden")
         assert stored["deleted_at"] is None
 
 
@@ -183,7 +162,7 @@ async def test_bad_program_input_is_400_naming_the_field(
 ) -> None:
     before = await office.count()
     response = await office.call("scheduler", "POST", "/maintenance-programs", body)
-    refused = assert_refused(response, 400, "validation")
+    refused = assert_error(response, 400, "validation")
     assert field in [d["field"] for d in refused["details"]], refused
     assert await office.count() == before
 
@@ -207,7 +186,7 @@ async def test_a_program_needs_an_interval_and_one_applicability(office: Office)
         ),
     ):
         response = await office.call("scheduler", "POST", "/maintenance-programs", body)
-        refused = assert_refused(response, 400, "validation")
+        refused = assert_error(response, 400, "validation")
         assert refused["details"] == [{"field": "body", "message": message}], refused
     assert await office.count() == 0
 
@@ -232,7 +211,7 @@ async def test_bad_program_changes_are_400_naming_the_field(
     response = await office.call(
         "scheduler", "PATCH", f"/maintenance-programs/{program['id']}", body
     )
-    refused = assert_refused(response, 400, "validation")
+    refused = assert_error(response, 400, "validation")
     assert field in [d["field"] for d in refused.get("details", [])], refused
     assert await office.stored(program["id"]) == before
 
@@ -244,5 +223,5 @@ async def test_a_program_of_another_aircraft_or_part_is_404(office: Office) -> N
         "/maintenance-programs",
         {"name": "Ghost", "interval_hours": 100, "aircraft_id": str(uuid.uuid4())},
     )
-    assert_refused(unknown, 404, "not_found")
+    assert_error(unknown, 404, "not_found")
     assert await office.count() == 0

@@ -14,9 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, TypeVar
 
-import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,17 +24,13 @@ from amss.db.uow import UnitOfWork
 from amss.due import jobs
 from amss.due.generator import generate
 from amss.kit.timefmt import clock_at
-from tests.factories import bearer, make_org, make_record, make_user
-from tests.support.polling import eventually
+from tests.support.api import Actor
+from tests.support.dates import frozen_now
+from tests.support.factories import make_aircraft, make_org, make_program, make_record
+from tests.support.polling import until_waiting_on_locks
+from tests.support.tenant import Tenant
 
 T = TypeVar("T")
-
-# Sessions of this database waiting on a lock: on the held task table, or — since sweeps
-# lock their organization's aircraft first — on an aircraft row another sweep holds.
-_WAITING_ON_TASKS = text(
-    "SELECT count(*) FROM pg_stat_activity"
-    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-)
 
 
 @asynccontextmanager
@@ -54,14 +48,12 @@ async def tasks_table_held(database: Database) -> AsyncIterator[None]:
 async def together(database: Database, *runs: Awaitable[T]) -> list[T]:
     """Start every run, see all of them waiting to write tasks, then let them go at once."""
 
-    async def waiting() -> bool:
-        async with database.engine.connect() as conn:
-            return int(await conn.scalar(_WAITING_ON_TASKS) or 0) >= len(runs)
-
     async with tasks_table_held(database):
         started = [asyncio.ensure_future(run) for run in runs]
         try:
-            await eventually(waiting, timeout=30, what=f"{len(runs)} sweeps waiting on the lock")
+            # Waiting on the held task table, or (sweeps lock their organization's aircraft
+            # first) on an aircraft row another sweep holds.
+            await until_waiting_on_locks(database, len(runs), timeout=30)
         except BaseException:
             for task in started:
                 task.cancel()
@@ -79,13 +71,8 @@ async def test_two_concurrent_sweeps_create_no_duplicates(database: Database) ->
             ),
             {"o": org_id},
         )
-        await conn.execute(
-            text(
-                "INSERT INTO maintenance_programs (org_id, name, aircraft_model, interval_hours) "
-                "VALUES (:o, '50-hour', 'DA40', 50), (:o, 'Fleet 100-hour', NULL, 100)"
-            ),
-            {"o": org_id},
-        )
+        await make_program(conn, org_id, name="50-hour", aircraft_model="DA40", interval_hours=50)
+        await make_program(conn, org_id, name="Fleet 100-hour", interval_hours=100)
 
     async def sweep() -> int:
         async with UnitOfWork(database.session_factory) as uow:
@@ -117,21 +104,11 @@ async def test_two_concurrent_full_sweeps_generate_ground_and_tell_once(
 ) -> None:
     async with database.engine.begin() as conn:
         org_id = await make_org(conn, name=f"Ground {uuid.uuid4().hex[:8]}")
-        craft = await conn.scalar(
-            text(
-                "INSERT INTO aircraft (org_id, tail_number, model, flight_hours_total)"
-                " VALUES (:o, 'N1GR', 'PA28', 480) RETURNING id"
-            ),
-            {"o": org_id},
+        craft = await make_aircraft(
+            conn, org_id, tail_number="N1GR", model="PA28", flight_hours_total=480
         )
         # Done at 370 h, due at 470 h, flown to 480 h: overdue as soon as the task exists.
-        program = await conn.scalar(
-            text(
-                "INSERT INTO maintenance_programs (org_id, name, interval_hours)"
-                " VALUES (:o, '100-hour', 100) RETURNING id"
-            ),
-            {"o": org_id},
-        )
+        program = await make_program(conn, org_id, name="100-hour", interval_hours=100)
         await make_record(conn, org_id, program, craft, days_ago=30, hours=370)
 
     first, second = await together(database, jobs.sweep(database), jobs.sweep(database))
@@ -169,23 +146,19 @@ async def test_two_concurrent_full_sweeps_generate_ground_and_tell_once(
 class Hangar:
     """A scheduler of a fresh organization, with every call made at a given moment."""
 
-    def __init__(self, client: httpx.AsyncClient, headers: dict[str, str], org_id: uuid.UUID):
-        self.client, self.headers, self.org_id = client, headers, org_id
+    def __init__(self, actor: Actor, org_id: uuid.UUID):
+        self.actor, self.org_id = actor, org_id
 
     async def call(self, at: datetime, method: str, path: str, body: Any = None) -> Any:
         with clock_at(at):
-            response = await self.client.request(
-                method, f"/api/v1{path}", json=body, headers=self.headers
-            )
+            response = await self.actor.request(method, path, json=body)
         assert response.status_code in (200, 201), response.text
         return response.json()
 
 
 @pytest.fixture
-async def hangar(client: httpx.AsyncClient, connection: AsyncConnection, app: FastAPI) -> Hangar:
-    org_id = await make_org(connection)
-    user = await make_user(connection, org_id, "scheduler")
-    return Hangar(client, bearer(app.state.signer, user), org_id)
+async def hangar(tenant: Tenant) -> Hangar:
+    return Hangar(tenant.as_("scheduler"), tenant.id)
 
 
 async def sweep_at(db: Database, moment: datetime) -> jobs.SweepResult:
@@ -208,7 +181,7 @@ async def told(connection: AsyncConnection, org_id: uuid.UUID) -> dict[str, int]
 async def test_due_soon_due_and_overdue_arrive_with_time_and_are_told_once(
     hangar: Hangar, db: Database, connection: AsyncConnection
 ) -> None:
-    start = datetime.now(UTC).replace(microsecond=0)
+    start = frozen_now()
     craft = await hangar.call(start, "POST", "/aircraft", {"tail_number": "N60D", "model": "C172"})
     await hangar.call(
         start,
@@ -256,7 +229,7 @@ async def test_due_soon_due_and_overdue_arrive_with_time_and_are_told_once(
 async def test_a_calendar_month_limit_turns_due_on_its_last_second(
     hangar: Hangar, db: Database, connection: AsyncConnection
 ) -> None:
-    start = datetime.now(UTC).replace(microsecond=0)
+    start = frozen_now()
     craft = await hangar.call(start, "POST", "/aircraft", {"tail_number": "N1MO", "model": "C152"})
     await hangar.call(
         start,

@@ -7,16 +7,29 @@ import asyncio
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.db.engine import Database
-from tests.factories import TestUser, bearer, make_org, make_user
-from tests.support.polling import eventually
+from tests.support.api import Actor
+from tests.support.dates import day
+from tests.support.factories import (
+    TestUser,
+    bearer,
+    make_aircraft,
+    make_org,
+    make_part_definition,
+    make_part_item,
+    make_program,
+    make_task,
+    make_user,
+    require_parts,
+)
+from tests.support.polling import eventually, lock_waiters, until_waiting_on_locks
+from tests.support.steps import move
 
 
 @dataclass(frozen=True)
@@ -32,12 +45,8 @@ async def hangar(conn: AsyncConnection, *, capacity_slots: int = 1, model: str =
     org_id = await make_org(conn, name=f"Race {tag}")
     scheduler = await make_user(conn, org_id, "scheduler")
     tail = f"N{tag[:5].upper()}"
-    aircraft_id = await conn.scalar(
-        text(
-            "INSERT INTO aircraft (org_id, tail_number, model, capacity_slots)"
-            " VALUES (:o, :t, :m, :c) RETURNING id"
-        ),
-        {"o": org_id, "t": tail, "m": model, "c": capacity_slots},
+    aircraft_id = await make_aircraft(
+        conn, org_id, tail_number=tail, model=model, capacity_slots=capacity_slots
     )
     return Hangar(org_id, scheduler, aircraft_id, tail)
 
@@ -56,6 +65,16 @@ async def tasks(
     return [str(row.id) for row in rows.all()]
 
 
+async def start_together(
+    client: httpx.AsyncClient, app: FastAPI, place: Hangar, task_ids: list[str]
+) -> list[httpx.Response]:
+    """Every task (a task listed twice: twice) started at once by the scheduler."""
+    scheduler = Actor(client, bearer(app.state.signer, place.scheduler))
+    return list(
+        await asyncio.gather(*(move(scheduler, task_id, "in_progress") for task_id in task_ids))
+    )
+
+
 def statuses(responses: list[httpx.Response]) -> Counter[int]:
     seen = Counter(response.status_code for response in responses)
     assert 500 not in seen, [r.text for r in responses if r.status_code >= 500]
@@ -68,17 +87,8 @@ async def test_twenty_reservations_of_one_item_leave_exactly_one(
     async with database.engine.begin() as conn:
         place = await hangar(conn)
         task_ids = await tasks(conn, place.org_id, place.aircraft_id, 20)
-        definition = await conn.scalar(
-            text("INSERT INTO part_definitions (org_id, name) VALUES (:o, 'Filter') RETURNING id"),
-            {"o": place.org_id},
-        )
-        item = await conn.scalar(
-            text(
-                "INSERT INTO part_items (org_id, part_definition_id, serial_number)"
-                " VALUES (:o, :d, 'F-1') RETURNING id"
-            ),
-            {"o": place.org_id, "d": definition},
-        )
+        definition = await make_part_definition(conn, place.org_id, name="Filter")
+        item = await make_part_item(conn, place.org_id, definition, serial_number="F-1")
     headers = bearer(app.state.signer, place.scheduler)
     responses = await asyncio.gather(
         *(
@@ -111,17 +121,7 @@ async def test_twenty_starts_on_two_capacity_slots_start_exactly_two(
     async with database.engine.begin() as conn:
         place = await hangar(conn, capacity_slots=2)
         task_ids = await tasks(conn, place.org_id, place.aircraft_id, 20)
-    headers = bearer(app.state.signer, place.scheduler)
-    responses = await asyncio.gather(
-        *(
-            committing_client.patch(
-                f"/api/v1/maintenance-tasks/{task_id}/state",
-                json={"new_state": "in_progress"},
-                headers=headers,
-            )
-            for task_id in task_ids
-        )
-    )
+    responses = await start_together(committing_client, app, place, task_ids)
     assert statuses(responses) == {200: 2, 409: 18}
     for response in responses:
         if response.status_code == 409:
@@ -152,17 +152,7 @@ async def test_two_concurrent_starts_of_one_task_start_it_once(
     async with database.engine.begin() as conn:
         place = await hangar(conn, capacity_slots=5)
         [task_id] = await tasks(conn, place.org_id, place.aircraft_id, 1)
-    headers = bearer(app.state.signer, place.scheduler)
-    responses = await asyncio.gather(
-        *(
-            committing_client.patch(
-                f"/api/v1/maintenance-tasks/{task_id}/state",
-                json={"new_state": "in_progress"},
-                headers=headers,
-            )
-            for _ in range(2)
-        )
-    )
+    responses = await start_together(committing_client, app, place, [task_id, task_id])
     assert statuses(responses) == {200: 1, 409: 1}
     [refused] = [r for r in responses if r.status_code == 409]
     assert "already in_progress" in refused.json()["error"]
@@ -190,33 +180,12 @@ async def test_concurrent_starts_competing_for_the_last_required_part(
             ),
             {"o": place.org_id, "m": model},
         )
-        program = await conn.scalar(
-            text(
-                "INSERT INTO maintenance_programs (org_id, name, aircraft_model, interval_hours)"
-                " VALUES (:o, 'Oil change', :m, 50) RETURNING id"
-            ),
-            {"o": place.org_id, "m": model},
+        program = await make_program(
+            conn, place.org_id, name="Oil change", aircraft_model=model, interval_hours=50
         )
-        definition = await conn.scalar(
-            text(
-                "INSERT INTO part_definitions (org_id, name) VALUES (:o, 'Oil filter') RETURNING id"
-            ),
-            {"o": place.org_id},
-        )
-        await conn.execute(
-            text(
-                "INSERT INTO program_parts (org_id, program_id, part_definition_id, quantity)"
-                " VALUES (:o, :p, :d, 1)"
-            ),
-            {"o": place.org_id, "p": program, "d": definition},
-        )
-        item = await conn.scalar(
-            text(
-                "INSERT INTO part_items (org_id, part_definition_id, serial_number)"
-                " VALUES (:o, :d, 'OF-1') RETURNING id"
-            ),
-            {"o": place.org_id, "d": definition},
-        )
+        definition = await make_part_definition(conn, place.org_id, name="Oil filter")
+        await require_parts(conn, place.org_id, program, definition, quantity=1)
+        item = await make_part_item(conn, place.org_id, definition, serial_number="OF-1")
         task_ids = [
             str(row.id)
             for row in (
@@ -231,17 +200,7 @@ async def test_concurrent_starts_competing_for_the_last_required_part(
             ).all()
         ]
     assert len(task_ids) == 5
-    headers = bearer(app.state.signer, place.scheduler)
-    responses = await asyncio.gather(
-        *(
-            committing_client.patch(
-                f"/api/v1/maintenance-tasks/{task_id}/state",
-                json={"new_state": "in_progress"},
-                headers=headers,
-            )
-            for task_id in task_ids
-        )
-    )
+    responses = await start_together(committing_client, app, place, task_ids)
     assert statuses(responses) == {200: 1, 409: 4}
     [started] = [r.json() for r in responses if r.status_code == 200]
     assert [r["part_item_id"] for r in started["reservations"]] == [str(item)]
@@ -252,35 +211,18 @@ async def test_concurrent_starts_competing_for_the_last_required_part(
     assert reserved == 1
 
 
-async def _lock_waiters(database: Database) -> int:
-    async with database.engine.connect() as conn:
-        waiting = await conn.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND wait_event_type = 'Lock'"
-            )
-        )
-    return int(waiting or 0)
-
-
-async def _wait_for_lock_waiters(database: Database, count: int) -> None:
-    async def enough() -> bool:
-        return await _lock_waiters(database) >= count
-
-    await eventually(enough, what=f"{count} transaction(s) waiting on a lock")
-
-
 async def test_a_compliance_item_added_during_completion_does_not_slip_through(
     committing_client: httpx.AsyncClient, database: Database, app: FastAPI
 ) -> None:
     async with database.engine.begin() as conn:
         place = await hangar(conn)
-        task_id = await conn.scalar(
-            text(
-                "INSERT INTO maintenance_tasks (org_id, aircraft_id, title, state, started_at)"
-                " VALUES (:o, :a, 'Race completion', 'in_progress', now()) RETURNING id"
-            ),
-            {"o": place.org_id, "a": place.aircraft_id},
+        task_id = await make_task(
+            conn,
+            place.org_id,
+            place.aircraft_id,
+            title="Race completion",
+            state="in_progress",
+            started_at=func.now(),
         )
     headers = bearer(app.state.signer, place.scheduler)
     async with database.engine.connect() as blocker:
@@ -296,7 +238,7 @@ async def test_a_compliance_item_added_during_completion_does_not_slip_through(
                 headers=headers,
             )
         )
-        await _wait_for_lock_waiters(database, 1)
+        await until_waiting_on_locks(database, 1)
         added = asyncio.ensure_future(
             committing_client.post(
                 "/api/v1/compliance-items",
@@ -308,7 +250,7 @@ async def test_a_compliance_item_added_during_completion_does_not_slip_through(
         # The new item either waits behind the completion's lock on the task, or went in
         # first; only then is the aircraft released.
         async def item_waits_or_is_in() -> bool:
-            return added.done() or await _lock_waiters(database) >= 2
+            return added.done() or await lock_waiters(database) >= 2
 
         await eventually(item_waits_or_is_in, what="the compliance item request settled")
         await transaction.commit()
@@ -367,9 +309,7 @@ async def test_transitions_racing_utilization_on_one_aircraft_never_deadlock(
             committing_client.post(
                 f"/api/v1/aircraft/{place.aircraft_id}/utilization",
                 json={
-                    "flight_date": str(
-                        datetime.now(UTC).date() - timedelta(days=(2 * number + k) % 80)
-                    ),
+                    "flight_date": day(-((2 * number + k) % 80)),
                     "flight_hours": 1.0,
                     "cycles": 1,
                 },

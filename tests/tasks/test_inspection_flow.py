@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.factories import bearer, make_org, make_user
+from tests.support.api import Actor, ok
+from tests.support.dates import day
+from tests.support.tenant import Tenant
 
 
 async def test_a_100_hour_inspection_from_start_to_the_next_one(
-    client: httpx.AsyncClient, connection: AsyncConnection, app: FastAPI
+    tenant: Tenant, connection: AsyncConnection
 ) -> None:
-    org_id = await make_org(connection)
-    scheduler = bearer(app.state.signer, await make_user(connection, org_id, "scheduler"))
-    mechanic_user = await make_user(connection, org_id, "mechanic")
-    mechanic = bearer(app.state.signer, mechanic_user)
+    scheduler, mechanic = tenant.as_("scheduler"), tenant.as_("mechanic")
+    mechanic_user = tenant.users["mechanic"]
 
     async def call(
-        method: str, path: str, headers: dict[str, str], body: Any = None, expect: int = 200
+        method: str, path: str, actor: Actor, body: Any = None, expect: int = 200
     ) -> Any:
-        response = await client.request(method, f"/api/v1{path}", json=body, headers=headers)
-        assert response.status_code == expect, response.text
-        return response.json() if response.content else None
+        return ok(await actor.request(method, path, json=body), expect)
 
     craft = await call(
         "POST",
@@ -51,11 +46,10 @@ async def test_a_100_hour_inspection_from_start_to_the_next_one(
         "POST", "/part-definitions", scheduler, {"name": "Spark plug", "min_stock": 0}, 201
     )
     # Expiry dates relative to today: fixed dates would expire one day and fail the test.
-    today = datetime.now(UTC).date()
-    in_five_years, in_three_years = today + timedelta(days=5 * 365), today + timedelta(days=3 * 365)
+    in_five_years, in_three_years = day(5 * 365), day(3 * 365)
     for serial, expiry in (
-        ("OF-2", str(in_five_years)),
-        ("OF-1", str(in_three_years)),  # the earliest expiry: reserved first
+        ("OF-2", in_five_years),
+        ("OF-1", in_three_years),  # the earliest expiry: reserved first
         ("OF-3", None),
     ):
         await call(
@@ -101,7 +95,7 @@ async def test_a_100_hour_inspection_from_start_to_the_next_one(
         scheduler,
         {
             "program_id": program["id"],
-            "performed_at": str(today - timedelta(days=60)),
+            "performed_at": day(-60),
             "performed_hours": 1000,
             "reference": "Airframe logbook p. 41",
         },
@@ -187,7 +181,7 @@ async def test_a_100_hour_inspection_from_start_to_the_next_one(
         (
             await connection.execute(
                 text("SELECT event_type FROM outbox_events WHERE org_id = :o ORDER BY created_at"),
-                {"o": org_id},
+                {"o": tenant.id},
             )
         )
         .scalars()

@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.auth.rules import Role
 from amss.db.tables import audit_logs, org_policies, organizations, users
-from tests.factories import TestUser, bearer, make_org, make_user
+from tests.support.api import assert_error
+from tests.support.factories import TestUser, bearer
+from tests.support.tenant import make_tenant
 
 PASSWORD = "long-enough-password"
 
@@ -30,24 +32,24 @@ class Tenants:
     a_name: str
     a_tenant_admin: TestUser
     a_user: TestUser  # the target: a scheduler of organization A
-    b_users: dict[Role, TestUser]
+    b_users: dict[str, TestUser]
 
 
 @pytest.fixture
-async def tenants(connection: AsyncConnection) -> Tenants:
+async def tenants(connection: AsyncConnection, app: FastAPI) -> Tenants:
     a_name = f"Alpha {uuid.uuid4().hex[:8]}"
-    a = await make_org(connection, a_name, due_soon_days=30)
-    b = await make_org(connection)
+    signer = app.state.signer
+    a = await make_tenant(
+        connection, signer, roles=("tenant_admin", "scheduler"), name=a_name, due_soon_days=30
+    )
+    b = await make_tenant(connection, signer, roles=("admin", "tenant_admin", "scheduler"))
     return Tenants(
-        a=a,
-        b=b,
+        a=a.id,
+        b=b.id,
         a_name=a_name,
-        a_tenant_admin=await make_user(connection, a, "tenant_admin"),
-        a_user=await make_user(connection, a, "scheduler"),
-        b_users={
-            role: await make_user(connection, b, role)
-            for role in ("admin", "tenant_admin", "scheduler")
-        },
+        a_tenant_admin=a.users["tenant_admin"],
+        a_user=a.users["scheduler"],
+        b_users=b.users,
     )
 
 
@@ -56,16 +58,6 @@ def fill(values: dict[str, Any] | None, **ids: object) -> dict[str, Any] | None:
     if values is None:
         return None
     return {k: v.format(**ids) if isinstance(v, str) else v for k, v in values.items()}
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert {"error", "code", "request_id"} <= body.keys()
-    assert body["code"] == code
-    assert body["error"]
-    assert body["request_id"] == response.headers["x-request-id"]
-    return body
 
 
 FOREIGN_ROUTES = [

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -16,12 +15,11 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.auth.rules import Role
-from tests.factories import TestUser, bearer, make_org, make_user
-
-
-def yesterday() -> str:
-    """Computed when used, never at import: the suite may run across midnight."""
-    return str(datetime.now(UTC).date() - timedelta(days=1))
+from tests.support.api import Actor, assert_error, created
+from tests.support.dates import day
+from tests.support.factories import TestUser, bearer
+from tests.support.steps import add_aircraft, add_program
+from tests.support.tenant import make_tenant
 
 
 @dataclass(frozen=True)
@@ -30,8 +28,8 @@ class Fleet:
 
     a: UUID
     b: UUID
-    a_users: dict[Role, TestUser]
-    b_users: dict[Role, TestUser]
+    a_users: dict[str, TestUser]
+    b_users: dict[str, TestUser]
     aircraft: str
     entry: str
     program: str
@@ -49,74 +47,36 @@ class Fleet:
         }
 
 
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code
-    assert body["error"]
-    assert body["request_id"] == response.headers["x-request-id"]
-    return body
-
-
-async def created(response: Any) -> dict[str, Any]:
-    result = await response
-    assert result.status_code == 201, result.text
-    body: dict[str, Any] = result.json()
-    return body
-
-
 @pytest.fixture
 async def fleet(client: httpx.AsyncClient, app: FastAPI, connection: AsyncConnection) -> Fleet:
-    a = await make_org(connection)
-    b = await make_org(connection)
     roles: tuple[Role, ...] = ("admin", "tenant_admin", "scheduler")
-    a_users = {role: await make_user(connection, a, role) for role in roles}
-    b_users = {role: await make_user(connection, b, role) for role in roles}
-    a_headers = bearer(app.state.signer, a_users["scheduler"])
-    b_headers = bearer(app.state.signer, b_users["scheduler"])
+    a = await make_tenant(connection, app.state.signer, client, roles=roles)
+    b = await make_tenant(connection, app.state.signer, client, roles=roles)
+    a_planner, b_planner = a.as_("scheduler"), b.as_("scheduler")
 
-    craft = await created(
-        client.post(
-            "/api/v1/aircraft",
-            json={"tail_number": "N1A", "model": "SharedModel", "flight_hours_total": 10},
-            headers=a_headers,
+    # Through the API: the program generates A's task.
+    craft = await add_aircraft(
+        a_planner, tail_number="N1A", model="SharedModel", flight_hours_total=10
+    )
+    entry = created(
+        await a_planner.post(
+            f"/aircraft/{craft['id']}/utilization",
+            {"flight_date": day(-1), "flight_hours": 2, "cycles": 1},
         )
     )
-    entry = await created(
-        client.post(
-            f"/api/v1/aircraft/{craft['id']}/utilization",
-            json={"flight_date": yesterday(), "flight_hours": 2, "cycles": 1},
-            headers=a_headers,
-        )
+    program = await add_program(
+        a_planner, name="A 100-hour", interval_hours=100, aircraft_id=craft["id"]
     )
-    program = await created(
-        client.post(
-            "/api/v1/maintenance-programs",
-            json={"name": "A 100-hour", "interval_hours": 100, "aircraft_id": craft["id"]},
-            headers=a_headers,
-        )
-    )
-    tasks = await client.get(
-        "/api/v1/maintenance-tasks", params={"aircraft_id": craft["id"]}, headers=a_headers
-    )
-    [task] = tasks.json()
-    b_craft = await created(
-        client.post(
-            "/api/v1/aircraft", json={"tail_number": "N1B", "model": "Other"}, headers=b_headers
-        )
-    )
-    b_program = await created(
-        client.post(
-            "/api/v1/maintenance-programs",
-            json={"name": "B 50-hour", "interval_hours": 50, "aircraft_id": b_craft["id"]},
-            headers=b_headers,
-        )
+    [task] = (await a_planner.get("/maintenance-tasks", params={"aircraft_id": craft["id"]})).json()
+    b_craft = await add_aircraft(b_planner, tail_number="N1B", model="Other")
+    b_program = await add_program(
+        b_planner, name="B 50-hour", interval_hours=50, aircraft_id=b_craft["id"]
     )
     return Fleet(
-        a=a,
-        b=b,
-        a_users=a_users,
-        b_users=b_users,
+        a=a.id,
+        b=b.id,
+        a_users=a.users,
+        b_users=b.users,
         aircraft=craft["id"],
         entry=entry["id"],
         program=program["id"],
@@ -129,7 +89,7 @@ async def fleet(client: httpx.AsyncClient, app: FastAPI, connection: AsyncConnec
 def fill(values: dict[str, Any] | None, ids: dict[str, Any]) -> dict[str, Any] | None:
     if values is None:
         return None
-    ids = {**ids, "yesterday": yesterday()}
+    ids = {**ids, "yesterday": day(-1)}
     return {k: v.format(**ids) if isinstance(v, str) else v for k, v in values.items()}
 
 
@@ -293,7 +253,7 @@ async def test_correcting_a_foreign_entry_is_404(
         f"/api/v1/aircraft/{fleet.b_aircraft}/utilization",
         json={
             **UTILIZATION,
-            "flight_date": yesterday(),
+            "flight_date": day(-1),
             "flight_hours": -1,
             "cycles": 0,
             "corrects_id": fleet.entry,
@@ -311,20 +271,9 @@ async def test_generation_never_reaches_another_organization(
 ) -> None:
     b_headers = bearer(app.state.signer, fleet.b_users["scheduler"])
     # B also has an aircraft of A's model, so a model program has something to apply to.
-    b_same_model = await created(
-        client.post(
-            "/api/v1/aircraft",
-            json={"tail_number": "N2B", "model": "SharedModel"},
-            headers=b_headers,
-        )
-    )
-    program = await created(
-        client.post(
-            "/api/v1/maintenance-programs",
-            json={"name": "B everywhere", "interval_days": 30, **scope},
-            headers=b_headers,
-        )
-    )
+    b_planner = Actor(client, b_headers, fleet.b_users["scheduler"])
+    b_same_model = await add_aircraft(b_planner, tail_number="N2B", model="SharedModel")
+    program = await add_program(b_planner, name="B everywhere", interval_days=30, **scope)
     generated = await client.post(
         f"/api/v1/maintenance-programs/{program['id']}/generate", headers=b_headers
     )
@@ -395,7 +344,7 @@ async def test_admin_records_utilization_in_another_organization_with_org_id(
     headers = bearer(app.state.signer, fleet.b_users["admin"])
     response = await client.post(
         f"/api/v1/aircraft/{fleet.aircraft}/utilization",
-        json={**UTILIZATION, "flight_date": yesterday(), "org_id": str(fleet.a)},
+        json={**UTILIZATION, "flight_date": day(-1), "org_id": str(fleet.a)},
         headers=headers,
     )
     assert response.status_code == 201, response.text

@@ -5,6 +5,7 @@ and lists never show its rows."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -15,7 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.auth.rules import Role
 from amss.auth.tokens import TokenSigner
-from tests.factories import TestUser, bearer, make_org, make_user
+from tests.support.api import Actor
+from tests.support.factories import (
+    TestUser,
+    bearer,
+    make_aircraft,
+    make_compliance_item,
+    make_part_definition,
+    make_part_item,
+    make_reservation,
+    make_task,
+)
+from tests.support.tenant import make_tenant
 
 
 @dataclass
@@ -25,22 +37,15 @@ class Two:
     client: httpx.AsyncClient
     signer: TokenSigner
     a: UUID
-    a_users: dict[Role, TestUser]
-    b_users: dict[Role, TestUser]
+    a_users: dict[str, TestUser]
+    b_users: dict[str, TestUser]
     ids: dict[str, str]
 
     async def call(
         self, user: TestUser, method: str, path: str, json: Any = None, params: Any = None
     ) -> httpx.Response:
-        return await self.client.request(
-            method, f"/api/v1{path}", json=json, params=params, headers=bearer(self.signer, user)
-        )
-
-    async def made(self, user: TestUser, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = await self.call(user, "POST", path, body)
-        assert response.status_code == 201, response.text
-        created: dict[str, Any] = response.json()
-        return created
+        actor = Actor(self.client, bearer(self.signer, user), user)
+        return await actor.request(method, path, json=json, params=params)
 
     async def snapshot(self) -> list[Any]:
         """Everything of A that a foreign request could have touched, read by A."""
@@ -68,74 +73,47 @@ ROLES: tuple[Role, ...] = ("admin", "tenant_admin", "scheduler", "mechanic")
 
 @pytest.fixture
 async def two(client: httpx.AsyncClient, app: FastAPI, connection: AsyncConnection) -> Two:
-    a, b = await make_org(connection), await make_org(connection)
-    a_users = {role: await make_user(connection, a, role) for role in ROLES}
-    b_users = {role: await make_user(connection, b, role) for role in ROLES}
+    a_tenant = await make_tenant(connection, app.state.signer, roles=ROLES)
+    b_tenant = await make_tenant(connection, app.state.signer, roles=ROLES)
+    a, a_users, b_users = a_tenant.id, a_tenant.users, b_tenant.users
     pair = Two(client, app.state.signer, a, a_users, b_users, {})
-    planner, b_planner = a_users["scheduler"], b_users["scheduler"]
-
-    craft = await pair.made(planner, "/aircraft", {"tail_number": "N1TA", "model": "C172"})
-    await pair.call(planner, "PATCH", f"/aircraft/{craft['id']}", {"capacity_slots": 2})
-    task = await pair.made(
-        planner, "/maintenance-tasks", {"aircraft_id": craft["id"], "title": "A repair"}
+    # What A owns is not what these tests are about: written straight (an aircraft with
+    # two slots, one task open and one in progress on it), like the API would leave it.
+    conn, b = connection, b_tenant.id
+    craft = await make_aircraft(conn, a, tail_number="N1TA", capacity_slots=2, status="maintenance")
+    task = await make_task(conn, a, craft, title="A repair")
+    started = await make_task(
+        conn, a, craft, title="A overhaul", state="in_progress", started_at=datetime.now(UTC)
     )
-    started = await pair.made(
-        planner, "/maintenance-tasks", {"aircraft_id": craft["id"], "title": "A overhaul"}
+    definition = await make_part_definition(conn, a, name="Filter", min_stock=1)
+    item = await make_part_item(conn, a, definition, serial_number="A-1")
+    spare = await make_part_item(conn, a, definition, serial_number="A-2")
+    reservation = await make_reservation(conn, a, task, item, created_by=a_users["scheduler"].id)
+    compliance = await make_compliance_item(conn, a, task, description="A check")
+    signed = await make_compliance_item(
+        conn, a, task, description="A signed check", result="pass", signed_by=a_users["mechanic"].id
     )
-    moved = await pair.call(
-        planner, "PATCH", f"/maintenance-tasks/{started['id']}/state", {"new_state": "in_progress"}
-    )
-    assert moved.status_code == 200, moved.text
-    definition = await pair.made(planner, "/part-definitions", {"name": "Filter", "min_stock": 1})
-    item = await pair.made(
-        planner, "/part-items", {"part_definition_id": definition["id"], "serial_number": "A-1"}
-    )
-    spare = await pair.made(
-        planner, "/part-items", {"part_definition_id": definition["id"], "serial_number": "A-2"}
-    )
-    reservation = await pair.made(
-        planner, "/part-reservations", {"task_id": task["id"], "part_item_id": item["id"]}
-    )
-    compliance = await pair.made(
-        planner, "/compliance-items", {"task_id": task["id"], "description": "A check"}
-    )
-    signed = await pair.made(
-        planner,
-        "/compliance-items",
-        {"task_id": task["id"], "description": "A signed check", "result": "pass"},
-    )
-    response = await pair.call(
-        a_users["mechanic"], "PATCH", f"/compliance-items/{signed['id']}/sign-off", {}
-    )
-    assert response.status_code == 200, response.text
-
-    b_craft = await pair.made(b_planner, "/aircraft", {"tail_number": "N1TB", "model": "C172"})
-    b_task = await pair.made(
-        b_planner, "/maintenance-tasks", {"aircraft_id": b_craft["id"], "title": "B repair"}
-    )
-    b_definition = await pair.made(b_planner, "/part-definitions", {"name": "Filter"})
-    b_item = await pair.made(
-        b_planner,
-        "/part-items",
-        {"part_definition_id": b_definition["id"], "serial_number": "A-1"},
-    )
-    pair.ids = {
-        "a": str(a),
-        "aircraft": craft["id"],
-        "task": task["id"],
-        "started": started["id"],
-        "definition": definition["id"],
-        "item": item["id"],
-        "spare": spare["id"],
-        "reservation": reservation["id"],
-        "compliance": compliance["id"],
-        "signed": signed["id"],
-        "mechanic": str(a_users["mechanic"].id),
-        "b_aircraft": b_craft["id"],
-        "b_task": b_task["id"],
-        "b_definition": b_definition["id"],
-        "b_item": b_item["id"],
+    b_craft = await make_aircraft(conn, b, tail_number="N1TB")
+    b_task = await make_task(conn, b, b_craft, title="B repair")
+    b_definition = await make_part_definition(conn, b, name="Filter")
+    b_item = await make_part_item(conn, b, b_definition, serial_number="A-1")
+    ids = {
+        "aircraft": craft,
+        "task": task,
+        "started": started,
+        "definition": definition,
+        "item": item,
+        "spare": spare,
+        "reservation": reservation,
+        "compliance": compliance,
+        "signed": signed,
+        "mechanic": a_users["mechanic"].id,
+        "b_aircraft": b_craft,
+        "b_task": b_task,
+        "b_definition": b_definition,
+        "b_item": b_item,
     }
+    pair.ids = {"a": str(a)} | {key: str(value) for key, value in ids.items()}
     return pair
 
 

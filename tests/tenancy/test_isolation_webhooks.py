@@ -10,32 +10,22 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.factories import bearer, make_org, make_user
+from tests.support.factories import (
+    bearer,
+    make_delivery,
+    make_event,
+    make_org,
+    make_user,
+    make_webhook,
+)
 
 
 @pytest.fixture
 async def foreign(connection: AsyncConnection) -> dict[str, uuid.UUID]:
     org_id = await make_org(connection)
-    hook = await connection.scalar(
-        text(
-            "INSERT INTO webhooks (org_id, url, events, secret) VALUES (:o, 'http://127.0.0.1:9/x', '{*}', :s) RETURNING id"
-        ),
-        {"o": org_id, "s": "aa" * 32},
-    )
-    event = await connection.scalar(
-        text(
-            "INSERT INTO outbox_events (org_id, event_type, aggregate_type, payload, dedupe_key)"
-            " VALUES (:o, 'webhook.test', 'webhook', '{}', 'k') RETURNING id"
-        ),
-        {"o": org_id},
-    )
-    delivery = await connection.scalar(
-        text(
-            "INSERT INTO webhook_deliveries (org_id, webhook_id, event_id, event_type)"
-            " VALUES (:o, :w, :e, 'webhook.test') RETURNING id"
-        ),
-        {"o": org_id, "w": hook, "e": event},
-    )
+    hook = await make_webhook(connection, org_id, url="http://127.0.0.1:9/x")
+    event = await make_event(connection, org_id, dedupe_key="k", dispatched=False)
+    delivery = await make_delivery(connection, org_id, hook, event_id=event)
     return {"org": org_id, "webhook": hook, "delivery": delivery}
 
 

@@ -18,7 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from amss.auth.rules import ROLES, Role
 from amss.db.engine import Database
 from amss.db.tables import audit_logs, organizations, users
-from tests.factories import TestUser, bearer, make_org, make_user
+from tests.support.api import assert_error
+from tests.support.factories import PASSWORD as LOGIN_PASSWORD
+from tests.support.factories import TestUser, bearer, make_org, make_user
+from tests.support.tenant import make_tenant
 
 PASSWORD = "twelve-chars"  # exactly 12 characters: the shortest accepted
 EVERYONE = frozenset(ROLES)
@@ -37,27 +40,21 @@ class Staff:
 
 
 @pytest.fixture
-async def staff(connection: AsyncConnection) -> Staff:
-    org = await make_org(connection)
+async def staff(connection: AsyncConnection, app: FastAPI) -> Staff:
+    extra: dict[str, Role] = {"target": "viewer", "admin_target": "admin"}
+    tenant = await make_tenant(
+        connection, app.state.signer, roles={**{role: role for role in ROLES}, **extra}
+    )
     return Staff(
-        org=org,
-        by_role={role: await make_user(connection, org, role) for role in ROLES},
-        target=await make_user(connection, org, "viewer"),
-        admin_target=await make_user(connection, org, "admin"),
+        org=tenant.id,
+        by_role={role: tenant.users[role] for role in ROLES},
+        target=tenant.users["target"],
+        admin_target=tenant.users["admin_target"],
     )
 
 
 def new_email() -> str:
     return f"new-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code
-    assert body["error"]
-    assert body["request_id"] == response.headers["x-request-id"]
-    return body
 
 
 async def audit_count(connection: AsyncConnection) -> int:
@@ -185,7 +182,7 @@ async def test_mechanic_reads_only_own_audit_rows(
     assert created.status_code == 201, created.text
     login = await client.post(
         "/api/v1/auth/login",
-        json={"org_id": str(staff.org), "email": mechanic.email, "password": "CorrectHorse42!"},
+        json={"org_id": str(staff.org), "email": mechanic.email, "password": LOGIN_PASSWORD},
     )
     assert login.status_code == 200, login.text
 

@@ -1,4 +1,5 @@
-"""A real HTTP receiver on localhost, and a worker running in the test's event loop.
+"""A real HTTP receiver on localhost, a worker running in the test's event loop, and a
+subscription attempted on an app with other settings.
 
 Worker tests commit, so each starts and ends with an empty job queue and outbox
 (``clean_queue``): their outcome never depends on what ran before them.
@@ -12,16 +13,21 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from amss.app import create_app
 from amss.config import Settings
 from amss.db.engine import Database
 from amss.worker import create_worker_app, run_worker
+from tests.conftest import serve_app
+from tests.support.factories import bearer, make_org, make_user
 from tests.support.polling import eventually
 from tests.support.queue import worker_ids
 from tests.test_cli import free_port
@@ -129,3 +135,18 @@ async def running_worker(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def subscribe_on(
+    settings: Settings, db: Database, connection: AsyncConnection, url: str, **overrides: Any
+) -> httpx.Response:
+    """A tenant_admin of a new organization subscribes ``url`` to every event, on an app
+    whose settings differ by ``overrides`` (production, no private targets, …)."""
+    app = create_app(settings.model_copy(update=overrides), db)
+    admin = await make_user(connection, await make_org(connection), "tenant_admin")
+    async with serve_app(app) as http:
+        return await http.post(
+            "/api/v1/webhooks",
+            json={"url": url, "events": ["*"]},
+            headers=bearer(app.state.signer, admin),
+        )

@@ -6,11 +6,7 @@ same delivery is never attempted twice at once, and nothing stays stuck in ``pen
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -38,8 +34,9 @@ from amss.webhooks.jobs import (
     shared_client,
 )
 from amss.worker import DELIVERY_CONCURRENCY, create_worker_app, run_worker
-from tests.factories import make_org
-from tests.webhooks.conftest import Receiver
+from tests.support.factories import make_delivery, make_event, make_org, make_webhook
+from tests.support.polling import eventually
+from tests.webhooks.conftest import Receiver, running_worker
 from tests.webhooks.receivers import answer_dripping, answer_with_gzip_bomb, raw_receiver
 
 
@@ -51,31 +48,13 @@ async def deliveries_to(
     async with database.engine.begin() as conn:
         org_id = await make_org(conn, name=f"Bounded {uuid.uuid4().hex[:8]}")
         for url in urls:
-            hook = await conn.scalar(
-                text(
-                    "INSERT INTO webhooks (org_id, url, events, secret) VALUES (:o, :u, '{*}', :s)"
-                    " RETURNING id"
-                ),
-                {"o": org_id, "u": url, "s": "ab" * 32},
-            )
+            hook = await make_webhook(conn, org_id, url=url)
             for _ in range(per_webhook):
                 marker = str(uuid.uuid4())
-                event = await conn.scalar(
-                    text(
-                        "INSERT INTO outbox_events (org_id, event_type, aggregate_type, payload,"
-                        " dedupe_key, dispatched_at) VALUES (:o, 'webhook.test', 'webhook',"
-                        " CAST(:p AS jsonb), :k, now()) RETURNING id"
-                    ),
-                    {"o": org_id, "p": json.dumps({"id": marker}), "k": f"bounded:{marker}"},
+                event = await make_event(
+                    conn, org_id, payload={"id": marker}, dedupe_key=f"bounded:{marker}"
                 )
-                delivery = await conn.scalar(
-                    text(
-                        "INSERT INTO webhook_deliveries (org_id, webhook_id, event_id, event_type)"
-                        " VALUES (:o, :w, :e, 'webhook.test') RETURNING id"
-                    ),
-                    {"o": org_id, "w": hook, "e": event},
-                )
-                pairs.append((hook, delivery))
+                pairs.append((hook, await make_delivery(conn, org_id, hook, event_id=event)))
     return pairs
 
 
@@ -86,29 +65,6 @@ async def delivery_row(database: Database, delivery_id: UUID) -> Any:
                 text("SELECT * FROM webhook_deliveries WHERE id = :d"), {"d": delivery_id}
             )
         ).one()
-
-
-async def poll(check: Any, timeout: float, interval: float = 0.1) -> Any:
-    """Call ``check`` until it returns something truthy or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result or time.monotonic() >= deadline:
-            return result
-        await asyncio.sleep(interval)
-
-
-@asynccontextmanager
-async def running_worker(
-    settings: Settings, database: Database, database_url: str
-) -> AsyncIterator[asyncio.Task[None]]:
-    app = create_worker_app(settings, database, database_url)
-    task = asyncio.create_task(run_worker(app, name="bounded", install_signal_handlers=False))
-    try:
-        yield task
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_a_gzip_bomb_is_read_raw_and_cut_at_one_kib(
@@ -187,7 +143,7 @@ async def test_hostile_receivers_hold_every_delivery_slot_and_the_due_sweep_stil
             async def saturated() -> bool:
                 return await busy_slots() == DELIVERY_CONCURRENCY
 
-            assert await poll(saturated, timeout=15), "the delivery slots never filled"
+            await eventually(saturated, timeout=15, what="the delivery slots filled")
             async with database.engine.connect() as conn:
                 since = await conn.scalar(text("SELECT now()"))
 
@@ -205,7 +161,7 @@ async def test_hostile_receivers_hold_every_delivery_slot_and_the_due_sweep_stil
                         )
                     )
 
-            assert await poll(sweep_done_since, timeout=8), "no due sweep while deliveries hung"
+            await eventually(sweep_done_since, timeout=8, what="a due sweep while deliveries hung")
             # The sweep finished while every delivery slot was still held by a receiver.
             assert await busy_slots() == DELIVERY_CONCURRENCY
 
@@ -220,7 +176,7 @@ async def test_hostile_receivers_hold_every_delivery_slot_and_the_due_sweep_stil
                     )
                 return open_count == 0
 
-            assert await poll(all_attempted, timeout=60, interval=0.5)
+            await eventually(all_attempted, timeout=60, what="every delivery attempted")
 
     for _, item in drips:
         row = await delivery_row(database, item)

@@ -17,7 +17,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
-from amss.app import create_app
 from amss.audit import journal
 from amss.auth.rules import Caller
 from amss.config import Settings
@@ -27,10 +26,20 @@ from amss.events.catalogue import Event
 from amss.events.queue import DELIVER_TASK
 from amss.events.stream import StreamPublisher
 from amss.webhooks.jobs import deliver, shared_client
-from tests.conftest import serve_app
-from tests.factories import TestUser, bearer, make_org, make_user
+from tests.support.api import Actor, created, ok
+from tests.support.factories import (
+    TestUser,
+    bearer,
+    make_delivery,
+    make_event,
+    make_org,
+    make_user,
+    make_webhook,
+    unique,
+)
 from tests.support.polling import eventually
-from tests.webhooks.conftest import Receiver
+from tests.support.steps import add_aircraft, add_task, move
+from tests.webhooks.conftest import Receiver, subscribe_on
 
 
 async def committed_org(database: Database) -> tuple[uuid.UUID, TestUser, TestUser]:
@@ -44,37 +53,16 @@ async def committed_org(database: Database) -> tuple[uuid.UUID, TestUser, TestUs
 async def subscribe(
     http: httpx.AsyncClient, headers: dict[str, str], url: str, events: list[str]
 ) -> dict[str, Any]:
-    response = await http.post(
-        "/api/v1/webhooks", json={"url": url, "events": events}, headers=headers
-    )
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
+    return created(await Actor(http, headers).post("/webhooks", {"url": url, "events": events}))
 
 
 async def start_a_task(http: httpx.AsyncClient, headers: dict[str, str]) -> str:
-    craft = await http.post(
-        "/api/v1/aircraft",
-        json={"tail_number": f"N{uuid.uuid4().hex[:5].upper()}", "model": "C172"},
-        headers=headers,
-    )
-    task = await http.post(
-        "/api/v1/maintenance-tasks",
-        json={
-            "aircraft_id": craft.json()["id"],
-            "type": "repair",
-            "title": "Replace landing light",
-        },
-        headers=headers,
-    )
-    task_id = task.json()["id"]
-    started = await http.patch(
-        f"/api/v1/maintenance-tasks/{task_id}/state",
-        json={"new_state": "in_progress"},
-        headers=headers,
-    )
-    assert started.status_code == 200, started.text
-    return str(task_id)
+    """A task created and started through the API: the events a subscription receives."""
+    actor = Actor(http, headers)
+    craft = await add_aircraft(actor, tail_number=unique("N", 5), model="C172")
+    task = await add_task(actor, craft["id"], type="repair", title="Replace landing light")
+    ok(await move(actor, task["id"], "in_progress"))
+    return str(task["id"])
 
 
 async def test_a_state_change_reaches_the_receiver_signed_both_ways(
@@ -296,18 +284,9 @@ async def test_test_twice_gives_two_deliveries_and_unknown_is_404(
 async def test_production_refuses_non_public_destinations(
     settings: Settings, db: Database, url: str, connection: Any
 ) -> None:
-    production = settings.model_copy(
-        update={"app_env": "production", "webhook_allow_private": False}
+    response = await subscribe_on(
+        settings, db, connection, url, app_env="production", webhook_allow_private=False
     )
-    app = create_app(production, db)
-    org_id = await make_org(connection)
-    admin = await make_user(connection, org_id, "tenant_admin")
-    async with serve_app(app) as http:
-        response = await http.post(
-            "/api/v1/webhooks",
-            json={"url": url, "events": ["*"]},
-            headers=bearer(app.state.signer, admin),
-        )
     assert response.status_code == 400, response.text
     assert response.json()["details"][0]["field"] == "url"
 
@@ -318,26 +297,8 @@ async def test_a_destination_that_turns_private_fails_with_a_reason(
     org_id, _, _ = await committed_org(database)
     async with database.engine.begin() as conn:
         # Accepted earlier (say, when its name resolved publicly); now it points inside.
-        hook = await conn.scalar(
-            text(
-                "INSERT INTO webhooks (org_id, url, events, secret) VALUES (:o, 'https://localhost/hook', '{*}', :s) RETURNING id"
-            ),
-            {"o": org_id, "s": "ab" * 32},
-        )
-        event = await conn.scalar(
-            text(
-                "INSERT INTO outbox_events (org_id, event_type, aggregate_type, payload, dedupe_key, dispatched_at)"
-                " VALUES (:o, 'webhook.test', 'webhook', '{}', :k, now()) RETURNING id"
-            ),
-            {"o": org_id, "k": f"test:{uuid.uuid4()}"},
-        )
-        delivery = await conn.scalar(
-            text(
-                "INSERT INTO webhook_deliveries (org_id, webhook_id, event_id, event_type)"
-                " VALUES (:o, :w, :e, 'webhook.test') RETURNING id"
-            ),
-            {"o": org_id, "w": hook, "e": event},
-        )
+        hook = await make_webhook(conn, org_id, url="https://localhost/hook")
+        delivery = await make_delivery(conn, org_id, hook)
     production = settings.model_copy(update={"app_env": "production"})
     async with shared_client(allow_private=False) as client:
         status = await deliver(database, production, client, StreamPublisher(None), delivery)
@@ -357,30 +318,14 @@ async def doomed_delivery(database: Database, url: str, marker: str) -> uuid.UUI
             text("UPDATE org_policies SET max_webhook_attempts = 2 WHERE org_id = :o"),
             {"o": org_id},
         )
-        hook = await conn.scalar(
-            text(
-                "INSERT INTO webhooks (org_id, url, events, secret) VALUES (:o, :u, '{*}', :s) RETURNING id"
-            ),
-            {"o": org_id, "u": url, "s": "ef" * 32},
+        hook = await make_webhook(conn, org_id, url=url, secret="ef" * 32)
+        event = await make_event(
+            conn,
+            org_id,
+            payload={"id": marker, "type": "webhook.test"},
+            dedupe_key=f"dead:{marker}",
         )
-        event = await conn.scalar(
-            text(
-                "INSERT INTO outbox_events (org_id, event_type, aggregate_type, payload, dedupe_key, dispatched_at)"
-                " VALUES (:o, 'webhook.test', 'webhook', CAST(:p AS jsonb), :k, now()) RETURNING id"
-            ),
-            {
-                "o": org_id,
-                "p": json.dumps({"id": marker, "type": "webhook.test"}),
-                "k": f"dead:{marker}",
-            },
-        )
-        delivery: uuid.UUID = await conn.scalar(
-            text(
-                "INSERT INTO webhook_deliveries (org_id, webhook_id, event_id, event_type)"
-                " VALUES (:o, :w, :e, 'webhook.test') RETURNING id"
-            ),
-            {"o": org_id, "w": hook, "e": event},
-        )
+        delivery = await make_delivery(conn, org_id, hook, event_id=event)
     return delivery
 
 
@@ -449,38 +394,15 @@ class Deliveries:
         self.connection, self.org_id, self.webhook_id = connection, org_id, webhook_id
 
     async def add(self, status: str, attempts: list[int] | None = None) -> uuid.UUID:
-        codes = attempts or []
-        event = await self.connection.scalar(
-            text(
-                "INSERT INTO outbox_events (org_id, event_type, aggregate_type, payload,"
-                " dedupe_key, dispatched_at) VALUES (:o, 'webhook.test', 'webhook',"
-                " CAST(:p AS jsonb), :k, now()) RETURNING id"
-            ),
-            {"o": self.org_id, "p": json.dumps({"type": "webhook.test"}), "k": str(uuid.uuid4())},
+        event = await make_event(self.connection, self.org_id, payload={"type": "webhook.test"})
+        return await make_delivery(
+            self.connection,
+            self.org_id,
+            self.webhook_id,
+            event_id=event,
+            status=status,
+            response_codes=attempts or [],
         )
-        delivery: uuid.UUID = await self.connection.scalar(
-            text(
-                "INSERT INTO webhook_deliveries (org_id, webhook_id, event_id, event_type, status,"
-                " attempt_count, attempts, last_response_code, delivered_at)"
-                " VALUES (:o, :w, :e, 'webhook.test', :s, :n, CAST(:a AS jsonb), :c,"
-                " CASE WHEN :s = 'delivered' THEN now() END) RETURNING id"
-            ),
-            {
-                "o": self.org_id,
-                "w": self.webhook_id,
-                "e": event,
-                "s": status,
-                "n": len(codes),
-                "a": json.dumps(
-                    [
-                        {"at": "2026-01-01T00:00:00Z", "response_code": c, "error": None}
-                        for c in codes
-                    ]
-                ),
-                "c": codes[-1] if codes else None,
-            },
-        )
-        return delivery
 
     async def rows(self) -> dict[uuid.UUID, tuple[str, int, list[int]]]:
         result = await self.connection.execute(
@@ -502,13 +424,7 @@ async def hook_with_history(
 ) -> tuple[Deliveries, dict[str, str]]:
     org_id = await make_org(connection)
     admin = await make_user(connection, org_id, "tenant_admin")
-    webhook_id = await connection.scalar(
-        text(
-            "INSERT INTO webhooks (org_id, url, events, secret)"
-            " VALUES (:o, :u, '{*}', :s) RETURNING id"
-        ),
-        {"o": org_id, "u": receiver.url, "s": "ab" * 32},
-    )
+    webhook_id = await make_webhook(connection, org_id, url=receiver.url)
     return Deliveries(connection, org_id, webhook_id), bearer(app.state.signer, admin)
 
 

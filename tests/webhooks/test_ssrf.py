@@ -11,16 +11,14 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from amss.app import create_app
 from amss.config import Settings
 from amss.db.engine import Database
 from amss.events.stream import StreamPublisher
 from amss.webhooks.guard import UnsafeDestination, check_destination
 from amss.webhooks.jobs import deliver, shared_client
 from amss.webhooks.rules import address_problem
-from tests.conftest import serve_app
-from tests.factories import bearer, make_org, make_user
-from tests.webhooks.conftest import Receiver
+from tests.support.factories import bearer, make_org, make_user
+from tests.webhooks.conftest import Receiver, subscribe_on
 from tests.webhooks.test_bounded_delivery import deliveries_to, delivery_row
 
 PUBLIC = [
@@ -143,16 +141,7 @@ async def test_a_name_with_any_private_answer_is_refused() -> None:
 async def test_creation_refuses_private_targets_without_the_switch(
     settings: Settings, db: Database, connection: AsyncConnection, url: str, message: str
 ) -> None:
-    strict = settings.model_copy(update={"webhook_allow_private": False})
-    app = create_app(strict, db)
-    org_id = await make_org(connection)
-    admin = await make_user(connection, org_id, "tenant_admin")
-    async with serve_app(app) as http:
-        response = await http.post(
-            "/api/v1/webhooks",
-            json={"url": url, "events": ["*"]},
-            headers=bearer(app.state.signer, admin),
-        )
+    response = await subscribe_on(settings, db, connection, url, webhook_allow_private=False)
     assert response.status_code == 400, response.text
     body = response.json()
     assert body["code"] == "validation" and body["details"][0]["field"] == "url"
@@ -175,16 +164,9 @@ async def test_webhook_allow_private_lets_loopback_through(
 async def test_production_requires_https_even_when_private_targets_are_allowed(
     settings: Settings, db: Database, connection: AsyncConnection
 ) -> None:
-    production = settings.model_copy(update={"app_env": "production"})
-    app = create_app(production, db)
-    org_id = await make_org(connection)
-    admin = await make_user(connection, org_id, "tenant_admin")
-    async with serve_app(app) as http:
-        response = await http.post(
-            "/api/v1/webhooks",
-            json={"url": "http://127.0.0.1:9000/hook", "events": ["*"]},
-            headers=bearer(app.state.signer, admin),
-        )
+    response = await subscribe_on(
+        settings, db, connection, "http://127.0.0.1:9000/hook", app_env="production"
+    )
     assert response.status_code == 400
     assert "https" in response.json()["error"]
 

@@ -18,8 +18,8 @@ from amss.config import Settings
 from amss.db.engine import Database
 from amss.events.stream import EVENTS_STREAM, StreamPublisher
 from tests.conftest import redis_behind_proxy, serve_app
-from tests.factories import bearer, make_org, make_user
 from tests.kit.test_rate_limits import rate_limit_keys
+from tests.support.factories import bearer, make_org, make_user, make_webhook
 from tests.support.polling import eventually
 from tests.webhooks.conftest import Receiver, running_worker
 
@@ -59,13 +59,7 @@ async def test_a_redis_outage_changes_no_outcome(
     async with database.engine.begin() as conn:
         org_id = await make_org(conn, name=f"Outage {uuid.uuid4().hex[:8]}")
         scheduler = await make_user(conn, org_id, "scheduler")
-        await conn.execute(
-            text(
-                "INSERT INTO webhooks (org_id, url, events, secret)"
-                " VALUES (:o, :u, '{task_created}', :s)"
-            ),
-            {"o": org_id, "u": receiver.url, "s": "ab" * 32},
-        )
+        await make_webhook(conn, org_id, url=receiver.url, events=["task_created"])
     async with redis_behind_proxy(redis_url) as (proxy, proxied_url):
         with_redis = settings.model_copy(update={"redis_url_raw": proxied_url})
         app: FastAPI = create_app(with_redis, database)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from amss.db.engine import Database
 from amss.kit.secretbox import SecretBox
 from amss.webhooks.service import rotate_secrets, seal_plaintext_secrets
-from tests.factories import bearer, make_org, make_user
+from tests.support.factories import bearer, make_org, make_user, make_webhook
 
 
 async def tenant_admin(connection: AsyncConnection, **policy: object) -> Any:
@@ -167,12 +167,9 @@ async def test_plaintext_secrets_are_sealed_and_keys_rotate(
     session_key = os.environ["SECRETS_KEY"]
     old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     org_id = await make_org(connection)
-    hook = await connection.scalar(
-        text(
-            "INSERT INTO webhooks (org_id, url, events, secret)"
-            " VALUES (:o, 'http://127.0.0.1:9/x', '{*}', :s) RETURNING id"
-        ),
-        {"o": org_id, "s": "12" * 32},
+    # A row from before encryption at rest: its secret in plaintext.
+    hook = await make_webhook(
+        connection, org_id, url="http://127.0.0.1:9/x", secret="12" * 32, sealed=False
     )
 
     async def stored() -> Any:

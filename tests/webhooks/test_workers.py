@@ -24,7 +24,7 @@ from amss.auth.rules import Caller
 from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
 from amss.events.catalogue import Event
-from tests.factories import make_org
+from tests.support.factories import make_org, make_webhook
 from tests.support.polling import eventually
 from tests.support.queue import delivery_jobs, open_event_jobs, worker_ids
 from tests.test_cli import free_port
@@ -112,33 +112,29 @@ async def events_for_subscribed_orgs(
     async with database.engine.begin() as conn:
         for _ in range(orgs):
             org_id = await make_org(conn, name=f"Load {uuid.uuid4().hex[:8]}")
-            await conn.execute(
-                text(
-                    "INSERT INTO webhooks (org_id, url, events, secret)"
-                    " VALUES (:o, :u, '{task_updated}', :s)"
-                ),
-                {"o": org_id, "u": url, "s": "cd" * 32},
-            )
+            await make_webhook(conn, org_id, url=url, events=["task_updated"])
             org_ids.append(org_id)
+    await announce_updates(database, org_ids, per_org, "load")
+    return org_ids
+
+
+async def announce_updates(
+    database: Database, org_ids: list[uuid.UUID], per_org: int, tag: str
+) -> None:
+    """``per_org`` committed ``task_updated`` events in each organization's outbox."""
     async with UnitOfWork(database.session_factory) as uow:
         for org_id in org_ids:
             for number in range(per_org):
                 aggregate = uuid.uuid4()
-                await journal.announce(
-                    uow,
-                    Caller.system(org_id),
-                    [
-                        Event(
-                            "task_updated",
-                            "maintenance_task",
-                            aggregate,
-                            {"n": number},
-                            f"load:{aggregate}",
-                        )
-                    ],
+                event = Event(
+                    "task_updated",
+                    "maintenance_task",
+                    aggregate,
+                    {"n": number},
+                    f"{tag}:{aggregate}",
                 )
+                await journal.announce(uow, Caller.system(org_id), [event])
         await uow.commit()
-    return org_ids
 
 
 def per_delivery(receiver: Receiver) -> collections.Counter[str]:
@@ -293,30 +289,8 @@ async def test_a_hanging_receiver_does_not_hold_up_the_others(
         org_id = await make_org(conn, name=f"Hang {uuid.uuid4().hex[:8]}")
         hooks = {}
         for name, url in (("hanging", hanging_receiver.url), ("healthy", receiver.url)):
-            hooks[name] = await conn.scalar(
-                text(
-                    "INSERT INTO webhooks (org_id, url, events, secret)"
-                    " VALUES (:o, :u, '{task_updated}', :s) RETURNING id"
-                ),
-                {"o": org_id, "u": url, "s": "cd" * 32},
-            )
-    async with UnitOfWork(database.session_factory) as uow:
-        for number in range(400):
-            aggregate = uuid.uuid4()
-            await journal.announce(
-                uow,
-                Caller.system(org_id),
-                [
-                    Event(
-                        "task_updated",
-                        "maintenance_task",
-                        aggregate,
-                        {"n": number},
-                        f"hang:{aggregate}",
-                    )
-                ],
-            )
-        await uow.commit()
+            hooks[name] = await make_webhook(conn, org_id, url=url, events=["task_updated"])
+    await announce_updates(database, [org_id], 400, "hang")
 
     async def attempts_recorded(webhook_id: uuid.UUID) -> tuple[int, int]:
         async with database.engine.connect() as conn:
