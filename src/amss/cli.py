@@ -115,7 +115,7 @@ def _seed(url: str) -> None:
         )
 
     asyncio.run(run())
-    logins = ", ".join(email for email, _, _ in DEMO_USERS)
+    logins = ", ".join(user[0] for user in DEMO_USERS)
     typer.echo(f"demo logins: {logins} — password {DEMO_PASSWORD}")
 
 

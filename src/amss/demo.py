@@ -31,13 +31,16 @@ from amss.users.repository import UserRepository
 
 DEMO_ORGANIZATION = "Demo Airline"
 DEMO_PASSWORD = "ChangeMe123!"  # noqa: S105 (published demo credential)
-DEMO_USERS: tuple[tuple[str, Role, str], ...] = (
-    ("admin@demo.local", "admin", "Demo Administrator"),
-    ("tenant-admin@demo.local", "tenant_admin", "Demo Tenant Admin"),
-    ("scheduler@demo.local", "scheduler", "Demo Scheduler"),
-    ("mechanic@demo.local", "mechanic", "Demo Mechanic"),
-    ("auditor@demo.local", "auditor", "Demo Auditor"),
-    ("viewer@demo.local", "viewer", "Demo Viewer"),
+# (email, role, name, certificate number, authorizations): the mechanic holds an A&P
+# certificate; the inspector also holds Inspection Authorization, which the annual needs.
+DEMO_USERS: tuple[tuple[str, Role, str, str | None, tuple[str, ...]], ...] = (
+    ("admin@demo.local", "admin", "Demo Administrator", None, ()),
+    ("tenant-admin@demo.local", "tenant_admin", "Demo Tenant Admin", None, ()),
+    ("scheduler@demo.local", "scheduler", "Demo Scheduler", None, ()),
+    ("mechanic@demo.local", "mechanic", "Demo Mechanic", "3412877", ("A&P",)),
+    ("inspector@demo.local", "mechanic", "Demo Inspector", "2984410", ("A&P", "IA")),
+    ("auditor@demo.local", "auditor", "Demo Auditor", None, ()),
+    ("viewer@demo.local", "viewer", "Demo Viewer", None, ()),
 )
 
 
@@ -74,6 +77,8 @@ DEMO_PROGRAMS: tuple[dict[str, Any], ...] = (
         "interval_months": 12,
         "ata_chapter": "05",
         "estimated_duration_hours": Decimal(16),
+        # 14 CFR 65.95: only a mechanic holding Inspection Authorization signs an annual.
+        "required_authorization": "IA",
     },
     {
         "name": "Oil change",
@@ -82,6 +87,9 @@ DEMO_PROGRAMS: tuple[dict[str, Any], ...] = (
         "interval_hours": Decimal(50),
         "interval_months": 4,
         "estimated_duration_hours": Decimal(1),
+        # The engine maker's recommendation, not an airworthiness limit for a Part 91
+        # operator: overdue, it is reported, and the aircraft flies on.
+        "mandatory": False,
     },
     {
         "name": "Oil change",
@@ -90,6 +98,7 @@ DEMO_PROGRAMS: tuple[dict[str, Any], ...] = (
         "interval_hours": Decimal(100),
         "interval_months": 6,
         "estimated_duration_hours": Decimal(2),
+        "mandatory": False,
     },
     {
         "name": "A-check",
@@ -128,8 +137,8 @@ _DEMO_UTILIZATION = text(
 )
 
 # When each requirement was last done, days ago, by tail number: what the operator's
-# logbooks say. The annual of N172DE has lapsed (the aircraft is grounded), N172DB's is
-# due within the month; the rest are in date.
+# logbooks say. The annual of N172DE has lapsed (the aircraft is grounded) and N172DB's is
+# due soon; N172DD's oil change is overdue (not mandatory: it flies on); the rest are in date.
 DEMO_LAST_DONE: dict[str, dict[str, int]] = {
     "100-hour inspection": {"N172DA": 20, "N172DB": 35, "N172DC": 31, "N172DD": 50, "N172DE": 28},
     "Annual inspection": {
@@ -137,7 +146,7 @@ DEMO_LAST_DONE: dict[str, dict[str, int]] = {
         "N172DB": 345,
         "N172DC": 200,
         "N172DD": 60,
-        "N172DE": 372,
+        "N172DE": 400,
         "N42DA": 150,
         "N42DB": 90,
         "N42DC": 300,
@@ -147,16 +156,16 @@ DEMO_LAST_DONE: dict[str, dict[str, int]] = {
         "N320DD": 260,
     },
     "Oil change": {
-        "N172DA": 15,
-        "N172DB": 40,
-        "N172DC": 12,
+        "N172DA": 9,
+        "N172DB": 14,
+        "N172DC": 8,
         "N172DD": 33,
-        "N172DE": 22,
-        "N42DA": 45,
-        "N42DB": 60,
+        "N172DE": 10,
+        "N42DA": 25,
+        "N42DB": 20,
         "N42DC": 30,
     },
-    "A-check": {"N320DA": 95, "N320DB": 60, "N320DC": 75, "N320DD": 88},
+    "A-check": {"N320DA": 55, "N320DB": 60, "N320DC": 75, "N320DD": 65},
     "Landing gear inspection": {"N320DA": 250, "N320DB": 120, "N320DC": 300, "N320DD": 400},
 }
 
@@ -270,8 +279,10 @@ async def _seed_fleet(uow: UnitOfWork, system: Caller) -> int:
         ids.append(row["id"])
     await session.execute(_METERS_FROM_ENTRIES, {"org_id": system.org_id})
     programs = ProgramRepository(session, system.org_id)
+    seeded: dict[str, UUID] = {}
     for spec in DEMO_PROGRAMS:
         program = await programs.insert(**spec)
+        seeded.setdefault(program["name"], program["id"])
         await journal.record(
             uow,
             system,
@@ -281,6 +292,8 @@ async def _seed_fleet(uow: UnitOfWork, system: Caller) -> int:
             details={"new": {"name": program["name"]}, "source": "seed"},
             entity_version=program["version"],
         )
+    # An annual is at least a 100-hour inspection (14 CFR 91.409(b)): doing it does both.
+    await programs.set_satisfied(seeded["Annual inspection"], [seeded["100-hour inspection"]])
     await _seed_last_done(uow, system, now)
     await _seed_parts(uow, system)
     await engine.after_change(uow, system, reason="demo data loaded", utilization=True)
@@ -380,7 +393,9 @@ async def _seed_parts(uow: UnitOfWork, system: Caller) -> None:
 
 
 async def _seed_work_in_progress(database: Database, org_id: UUID) -> None:
-    """The mechanic has started N172DC's 100-hour inspection and signed its first step."""
+    """The mechanic has started N172DC's 100-hour inspection and signed its steps: one found
+    the aileron cable slack (a finding), the next records it re-tensioned (its rectification).
+    Nothing blocks the mechanic from completing it."""
     async with UnitOfWork(database.session_factory) as uow:
         mechanic = (
             await uow.session.execute(
@@ -408,24 +423,31 @@ async def _seed_work_in_progress(database: Database, org_id: UUID) -> None:
     caller = Caller(user_id=mechanic, org_id=org_id, home_org_id=org_id, role="mechanic")
     async with UnitOfWork(database.session_factory) as uow:
         await task_service.transition(uow, caller, task_id, TaskTransition(new_state="in_progress"))
-    async with UnitOfWork(database.session_factory) as uow:
-        item = await compliance_service.create_item(
-            uow,
-            caller,
-            ComplianceCreate(
-                task_id=task_id, description="Engine compression check: all cylinders above 70/80"
-            ),
-        )
-    async with UnitOfWork(database.session_factory) as uow:
-        await compliance_service.sign_off(uow, caller, item.id, SignOff(result="pass"))
-    async with UnitOfWork(database.session_factory) as uow:
-        await compliance_service.create_item(
-            uow,
-            caller,
-            ComplianceCreate(
-                task_id=task_id, description="Flight control cable tension and safetying"
-            ),
-        )
+    steps = (
+        ("Engine compression check: all cylinders above 70/80", "pass", False),
+        (
+            "Flight control cable tension: left aileron cable 28 lb, below 35 lb minimum",
+            "fail",
+            False,
+        ),
+        ("Left aileron cable re-tensioned to 40 lb and safetied; re-inspected", "pass", True),
+    )
+    previous: UUID | None = None
+    for description, result, rectifies in steps:
+        async with UnitOfWork(database.session_factory) as uow:
+            item = await compliance_service.create_item(
+                uow,
+                caller,
+                ComplianceCreate(
+                    task_id=task_id,
+                    description=description,
+                    result=result,
+                    supersedes_id=previous if rectifies else None,
+                ),
+            )
+        async with UnitOfWork(database.session_factory) as uow:
+            await compliance_service.sign_off(uow, caller, item.id, SignOff(result=result))
+        previous = item.id
 
 
 async def seed_demo(database: Database) -> SeedResult:
@@ -467,18 +489,27 @@ async def seed_demo(database: Database) -> SeedResult:
         repo = UserRepository(session, org_id)
         password_hash = None
         created = 0
-        for email, role, name in DEMO_USERS:
+        for email, role, name, certificate, authorizations in DEMO_USERS:
             if email in existing:
                 continue
             password_hash = password_hash or await hash_password(DEMO_PASSWORD)
-            row = await repo.insert(email=email, role=role, name=name, password_hash=password_hash)
+            certifying = {
+                "certificate_number": certificate,
+                "authorizations": list(authorizations),
+            }
+            row = await repo.insert(
+                email=email, role=role, name=name, password_hash=password_hash, **certifying
+            )
             await journal.record(
                 uow,
                 system,
                 entity_type="user",
                 entity_id=row["id"],
                 action="create",
-                details={"new": {"email": email, "role": role, "name": name}, "source": "seed"},
+                details={
+                    "new": {"email": email, "role": role, "name": name, **certifying},
+                    "source": "seed",
+                },
                 entity_version=row["version"],
             )
             created += 1

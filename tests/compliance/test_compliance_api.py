@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from amss.kit.timefmt import clock_at
 from tests.support.api import assert_error
 from tests.support.dates import frozen_now
-from tests.support.factories import make_aircraft, make_task
+from tests.support.factories import make_aircraft, make_task, make_user
+from tests.support.steps import PAPER_RECORD
 from tests.support.tenant import Scenario, make_tenant
 
 
@@ -62,6 +63,10 @@ class Desk(Scenario):
 async def desk(client: httpx.AsyncClient, connection: AsyncConnection, app: FastAPI) -> Desk:
     # The aircraft and its task are not what these tests are about: written straight.
     tenant = await make_tenant(connection, app.state.signer, client)
+    # An admin who holds a certificate may sign (SPEC §3); the tenant's admin does not.
+    tenant.users["certified_admin"] = await make_user(
+        connection, tenant.id, "admin", certificate_number="ATPL 770001"
+    )
     aircraft_id = await make_aircraft(connection, tenant.id, tail_number="N1CP", model="C172")
     task_id = await make_task(connection, tenant.id, aircraft_id, title="Annual inspection")
     return Desk(tenant, connection, str(aircraft_id), str(task_id))
@@ -127,7 +132,8 @@ async def test_a_closed_task_takes_no_new_compliance_items(desk: Desk, state: st
     path = f"/maintenance-tasks/{desk.task_id}/state"
     if state == "completed":
         await desk.ok("PATCH", path, json={"new_state": "in_progress"})
-    await desk.ok("PATCH", path, json={"new_state": state, "notes": "done"})
+    paper = PAPER_RECORD if state == "completed" else {}
+    await desk.ok("PATCH", path, json={"new_state": state, "notes": "done", **paper})
     response = await desk.call(
         "POST", "/compliance-items", json={"task_id": desk.task_id, "description": "Late"}
     )
@@ -207,7 +213,8 @@ async def test_bad_compliance_changes(
     ("role", "status"),
     [
         ("mechanic", 200),
-        ("admin", 200),
+        ("certified_admin", 200),
+        ("admin", 403),  # no certificate number: signing is a certifying act
         ("scheduler", 403),
         ("tenant_admin", 403),
         ("viewer", 403),
@@ -226,6 +233,7 @@ async def test_who_may_sign_off(desk: Desk, role: str, status: int) -> None:
         assert signed["sign_off_user_id"] == str(desk.users[role].id)
         assert datetime.fromisoformat(signed["sign_off_time"]) == moment
         assert signed["result"] == "pass"
+        assert signed["certificate_number"] in ("A&P 1000001", "ATPL 770001")
 
 
 async def test_a_pending_item_is_signed_only_with_a_result(desk: Desk) -> None:

@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from amss.db.engine import Database
 from amss.due import jobs
 from amss.kit.timefmt import clock_at
-from tests.factories import bearer, make_org, make_user
+from tests.support.factories import bearer, make_org, make_user
+from tests.support.tenant import MECHANIC_CERTIFICATE
 
 
 class Desk:
@@ -92,7 +93,10 @@ async def _desk(
 ) -> Desk:
     org_id = await make_org(connection, **policy)
     planner = bearer(app.state.signer, await make_user(connection, org_id, "scheduler"))
-    mechanic = bearer(app.state.signer, await make_user(connection, org_id, "mechanic"))
+    mechanic = bearer(
+        app.state.signer,
+        await make_user(connection, org_id, "mechanic", **MECHANIC_CERTIFICATE),
+    )
     return Desk(client, planner, mechanic)
 
 

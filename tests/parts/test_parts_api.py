@@ -19,6 +19,7 @@ from amss.auth.rules import Role
 from tests.support.api import assert_error
 from tests.support.dates import day, today
 from tests.support.factories import make_aircraft, make_task
+from tests.support.steps import PAPER_RECORD
 from tests.support.tenant import Scenario, make_tenant
 
 # Every role, and a second mechanic.
@@ -67,10 +68,12 @@ class Store(Scenario):
         return str(made["id"])
 
     async def move(self, task_id: str, new_state: str, **fields: Any) -> None:
+        """As the scheduler: a completion is a record entry from the signed paper record."""
+        paper = PAPER_RECORD if new_state == "completed" else {}
         await self.ok(
             "PATCH",
             f"/maintenance-tasks/{task_id}/state",
-            json={"new_state": new_state, "notes": "done", **fields},
+            json={"new_state": new_state, "notes": "done", **paper, **fields},
         )
 
     async def expire(self, item_id: str) -> None:

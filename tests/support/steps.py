@@ -12,6 +12,14 @@ import httpx
 from tests.support.api import Actor, created, ok
 from tests.support.factories import unique
 
+# A completion a planner transcribes from the signed paper record (SPEC §6.5 record entry):
+# who signed it, under which certificate, and where the record is.
+PAPER_RECORD: dict[str, str] = {
+    "certified_by_name": "J. Rivera",
+    "certificate_number": "A&P 3412876",
+    "record_reference": "WO-1001, logbook p. 12",
+}
+
 
 async def add_aircraft(actor: Actor, **fields: Any) -> dict[str, Any]:
     """An aircraft created through the API (a unique tail number and a C172S by default)."""

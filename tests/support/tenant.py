@@ -16,6 +16,12 @@ from amss.auth.tokens import TokenSigner
 from tests.support.api import Actor, ok
 from tests.support.factories import TestUser, bearer, make_org, make_user
 
+# What a tenant's mechanics hold: enough to sign items and complete tasks (SPEC §3).
+MECHANIC_CERTIFICATE: dict[str, object] = {
+    "certificate_number": "A&P 1000001",
+    "authorizations": ["A&P"],
+}
+
 
 @dataclass(frozen=True)
 class Tenant:
@@ -47,10 +53,16 @@ async def make_tenant(
 ) -> Tenant:
     """A new organization (``policy`` overrides its policy columns) with a user for each of
     ``roles``: every role by default; a mapping names extra users (``{"mechanic2":
-    "mechanic"}``)."""
+    "mechanic"}``). Its mechanics are certifying users (a certificate number and ``A&P``),
+    as a maintenance organization's are; nobody else holds a certificate."""
     by_key: Mapping[str, Role] = roles if isinstance(roles, Mapping) else {r: r for r in roles}
     org_id = await make_org(conn, name, **policy)
-    users = {key: await make_user(conn, org_id, role) for key, role in by_key.items()}
+    users = {
+        key: await make_user(
+            conn, org_id, role, **(MECHANIC_CERTIFICATE if role == "mechanic" else {})
+        )
+        for key, role in by_key.items()
+    }
     return Tenant(org_id, users, signer, client)
 
 

@@ -29,7 +29,7 @@ from tests.support.factories import (
     require_parts,
 )
 from tests.support.polling import eventually, lock_waiters, until_waiting_on_locks
-from tests.support.steps import move
+from tests.support.steps import PAPER_RECORD, move
 
 
 @dataclass(frozen=True)
@@ -234,7 +234,7 @@ async def test_a_compliance_item_added_during_completion_does_not_slip_through(
         completion = asyncio.ensure_future(
             committing_client.patch(
                 f"/api/v1/maintenance-tasks/{task_id}/state",
-                json={"new_state": "completed", "notes": "done"},
+                json={"new_state": "completed", "notes": "done", **PAPER_RECORD},
                 headers=headers,
             )
         )
@@ -323,7 +323,11 @@ async def test_transitions_racing_utilization_on_one_aircraft_never_deadlock(
             ),
             committing_client.patch(
                 f"{task_url}/{previous}/state",
-                json={"new_state": "completed", "notes": f"round {number} done"},
+                json={
+                    "new_state": "completed",
+                    "notes": f"round {number} done",
+                    **PAPER_RECORD,
+                },
                 headers=headers,
             ),
             *flights,

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from amss.due.rules import Meters
-from amss.kit.errors import Conflict, ValidationFailed
+from amss.kit.errors import Conflict, Forbidden, ValidationFailed
 from amss.tasks import rules
 
 STATES = ("scheduled", "in_progress", "completed", "cancelled")
@@ -148,15 +148,18 @@ def test_parts_used_must_be_reserved_and_count_once(
         rules.check_parts_used(picked, reserved)
 
 
-def _item(result: str, signed: bool) -> rules.ItemState:
-    return rules.ItemState(uuid.uuid4(), "Compression check", result, signed)
+def _item(result: str, signed: bool, supersedes: rules.ItemState | None = None) -> rules.ItemState:
+    return rules.ItemState(
+        uuid.uuid4(), "Compression check", result, signed, supersedes.id if supersedes else None
+    )
 
 
 @pytest.mark.parametrize(
     ("item", "refusal"),
     [
         (_item("pending", False), "is pending"),
-        (_item("fail", True), "failed"),
+        (_item("fail", True), "is a finding"),
+        (_item("fail", False), "is not signed off"),
         (_item("pass", False), "is not signed off"),
     ],
 )
@@ -169,13 +172,55 @@ def test_signed_passing_items_let_the_task_complete() -> None:
     rules.check_compliance_items([_item("pass", True), _item("pass", True)])
 
 
-def test_a_planner_completing_before_the_planned_end_must_say_so() -> None:
-    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
-    later = now + timedelta(hours=3)
-    with pytest.raises(Conflict, match="allow_early_completion"):
-        rules.check_early_completion("A-check", later, now, by_mechanic=False, allowed=False)
-    rules.check_early_completion("A-check", later, now, by_mechanic=False, allowed=True)
-    rules.check_early_completion("A-check", later, now, by_mechanic=True, allowed=False)
-    rules.check_early_completion(
-        "A-check", now - timedelta(hours=1), now, by_mechanic=False, allowed=False
+def test_a_finding_is_cleared_only_by_a_signed_pass_that_supersedes_it() -> None:
+    """SPEC §6.8: the failed item stays; its rectification, signed pass, clears it."""
+    finding = _item("fail", True)
+    rules.check_compliance_items([finding, _item("pass", True, finding)])
+    # Not yet signed, not a pass, or superseding something else: the finding still blocks.
+    for rectification in (_item("pass", False, finding), _item("pass", True)):
+        with pytest.raises(Conflict, match=r"is a finding|is not signed off"):
+            rules.check_compliance_items([finding, rectification])
+
+
+def test_a_failed_re_inspection_is_itself_a_finding_to_clear() -> None:
+    finding = _item("fail", True)
+    again = _item("fail", True, finding)
+    with pytest.raises(Conflict, match="is a finding"):
+        rules.check_compliance_items([finding, again])
+    rules.check_compliance_items([finding, again, _item("pass", True, again)])
+
+
+@pytest.mark.parametrize("role", ["scheduler", "tenant_admin"])
+def test_planners_complete_by_record_entry(role: str) -> None:
+    assert rules.completion_form(role, {}) == "record_entry"
+
+
+def test_a_mechanic_signs_and_never_transcribes() -> None:
+    assert rules.completion_form("mechanic", {}) == "sign_off"
+    with pytest.raises(Forbidden, match="paper record"):
+        rules.completion_form("mechanic", {"certificate_number": "3412876"})
+
+
+def test_an_admin_signs_unless_it_transcribes() -> None:
+    assert rules.completion_form("admin", {}) == "sign_off"
+    assert rules.completion_form("admin", {"record_reference": "WO-1"}) == "record_entry"
+
+
+def test_a_record_entry_names_every_missing_field() -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        rules.record_entry({"certified_by_name": "J. Rivera"})
+    assert [problem.field for problem in refused.value.details] == [
+        "certificate_number",
+        "record_reference",
+    ]
+    entry = rules.record_entry(
+        {"certified_by_name": "J. Rivera", "certificate_number": "1", "record_reference": "WO-1"}
     )
+    assert entry.record_entry and entry.certified_by_user_id is None
+
+
+@pytest.mark.parametrize(
+    ("status", "early"), [("ok", True), ("due_soon", False), ("due", False), ("overdue", False)]
+)
+def test_early_means_no_limit_had_reached_its_window(status: str, early: bool) -> None:
+    assert rules.is_early(status) is early

@@ -20,7 +20,7 @@ from amss.kit.timefmt import clock_at
 from tests.support.api import assert_error, ok
 from tests.support.dates import frozen_now
 from tests.support.factories import make_aircraft, make_org, make_user
-from tests.support.steps import add_aircraft
+from tests.support.steps import PAPER_RECORD, add_aircraft
 from tests.support.tenant import Scenario, make_tenant
 
 # Every role, and a second mechanic.
@@ -64,6 +64,15 @@ class Shop(Scenario):
         return await self.call(
             "PATCH", f"/maintenance-tasks/{task_id}/state", role, {"new_state": new_state, **fields}
         )
+
+    async def finish(
+        self, task_id: str, final: str, role: str = "scheduler", **fields: Any
+    ) -> httpx.Response:
+        """End a task as ``role``: a planner's completion is a record entry from the signed
+        paper record; a mechanic signs it."""
+        if final == "completed" and role in ("scheduler", "tenant_admin", "admin"):
+            fields = {**PAPER_RECORD, **fields}
+        return await self.move(task_id, final, role, **fields)
 
     async def started(self, role: str = "scheduler", **fields: Any) -> dict[str, Any]:
         task = await self.task(**fields)
@@ -208,7 +217,7 @@ async def test_patch_refuses_bad_changes(
 @pytest.mark.parametrize("final", ["completed", "cancelled"])
 async def test_patch_of_a_closed_task_is_409(shop: Shop, final: str) -> None:
     task = await shop.started()
-    response = await shop.move(task["id"], final, notes="done")
+    response = await shop.finish(task["id"], final, notes="done")
     assert response.status_code == 200, response.text
     patch = await shop.call("PATCH", f"/maintenance-tasks/{task['id']}", json={"title": "again"})
     assert_error(patch, 409, contains=final)
@@ -244,7 +253,7 @@ async def test_delete_of_anything_but_a_scheduled_manual_task_is_409(
     else:
         task = await shop.started()
         if state != "in_progress":
-            assert (await shop.move(task["id"], state, notes="done")).status_code == 200
+            assert (await shop.finish(task["id"], state, notes="done")).status_code == 200
     response = await shop.call("DELETE", f"/maintenance-tasks/{task['id']}")
     assert_error(response, 409, contains="cancel" if state == "generated" else state)
     assert (await shop.call("GET", f"/maintenance-tasks/{task['id']}")).status_code == 200
@@ -277,8 +286,8 @@ async def test_transitions_the_machine_does_not_have_are_409(
 ) -> None:
     task = await shop.task()
     for step in path:
-        assert (await shop.move(task["id"], step, notes="done")).status_code == 200
-    response = await shop.move(task["id"], new_state, notes="again")
+        assert (await shop.finish(task["id"], step, notes="done")).status_code == 200
+    response = await shop.finish(task["id"], new_state, notes="again")
     assert_error(response, 409, contains=needle)
 
 
@@ -403,8 +412,8 @@ async def test_cancel_records_the_reason(shop: Shop) -> None:
     ("result", "signed", "needle"),
     [
         ("pending", False, "is pending"),
-        ("fail", False, "failed"),
-        ("fail", True, "failed"),
+        ("fail", False, "is not signed off"),
+        ("fail", True, "is a finding"),
         ("pass", False, "is not signed off"),
     ],
 )
@@ -427,7 +436,7 @@ async def test_completion_is_blocked_by_an_open_compliance_item(
     await shop.ok("PATCH", f"/compliance-items/{ok['id']}/sign-off", "mechanic", {})
     if signed:
         await shop.ok("PATCH", f"/compliance-items/{item['id']}/sign-off", "mechanic", {})
-    response = await shop.move(task["id"], "completed", notes="done")
+    response = await shop.finish(task["id"], "completed", notes="done")
     error = assert_error(response, 409, contains=("Torque check", item["id"], needle))["error"]
     assert "Brake wear check" not in error
     assert (await shop.ok("GET", f"/maintenance-tasks/{task['id']}"))["state"] == "in_progress"
@@ -446,35 +455,43 @@ async def test_completion_with_every_item_signed_passes(shop: Shop) -> None:
     )
     moment = frozen_now()
     with clock_at(moment):
-        response = await shop.move(task["id"], "completed", notes="pads replaced")
+        response = await shop.finish(task["id"], "completed", notes="pads replaced")
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["state"] == "completed"
     assert body["notes"] == "pads replaced"
     assert body["completed_by"] == str(shop.users["scheduler"].id)
+    assert body["record_entry"] is True
+    assert {name: body[name] for name in PAPER_RECORD} == PAPER_RECORD
+    assert body["certified_by_user_id"] is None
     assert body["completed_hours"] == 1000.0 and body["completed_cycles"] == 500
     assert datetime.fromisoformat(body["completed_at"]) == moment
     assert [c["signed_off"] for c in body["compliance_items"]] == [True]
 
 
+@pytest.mark.parametrize("allow", [False, True])
 @pytest.mark.parametrize(
-    ("role", "allow", "status"),
+    ("role", "due_hours", "early"),
     [
-        ("scheduler", False, 409),
-        ("scheduler", True, 200),
-        ("tenant_admin", False, 409),
-        ("admin", True, 200),
-        ("mechanic", False, 200),
+        ("scheduler", 1500, True),  # 500 h to go: nothing near due
+        ("mechanic", 1500, True),
+        ("scheduler", 1020, False),  # within the 25 h due-soon window
+        ("mechanic", 990, False),  # past its limit
+        ("admin", None, None),  # no limit to be early against
     ],
 )
-async def test_early_completion(shop: Shop, role: str, allow: bool, status: int) -> None:
-    task = await shop.started(end_time=shop.tomorrow)
-    response = await shop.move(
+async def test_early_completion_is_allowed_flagged_and_never_needs_a_flag(
+    shop: Shop, role: str, due_hours: int | None, early: bool | None, allow: bool
+) -> None:
+    """Early work is always allowed and never credited (SPEC §6.5): the planned window is
+    no gate, ``allow_early_completion`` is accepted and ignored, and ``early`` is judged
+    against the limits at the moment of completion."""
+    task = await shop.started(end_time=shop.tomorrow, due_hours=due_hours)
+    response = await shop.finish(
         task["id"], "completed", role, notes="done early", allow_early_completion=allow
     )
-    assert response.status_code == status, response.text
-    if status == 409:
-        assert "allow_early_completion" in response.json()["error"]
+    assert response.status_code == 200, response.text
+    assert response.json()["early"] is early
 
 
 @pytest.mark.parametrize(
@@ -490,7 +507,7 @@ async def test_completed_meters_may_not_exceed_the_aircraft(
     shop: Shop, fields: dict[str, Any], status: int, field: str | None
 ) -> None:
     task = await shop.started()
-    response = await shop.move(task["id"], "completed", notes="done", **fields)
+    response = await shop.finish(task["id"], "completed", notes="done", **fields)
     if field is not None:
         assert field in assert_error(response, status)["error"]
         return
@@ -525,9 +542,9 @@ async def test_the_aircraft_returns_to_operational_when_the_last_work_ends(
     first = await shop.started()
     second = await shop.started(title="Replace tyre")
     assert (await shop.craft())["status"] == "maintenance"
-    assert (await shop.move(first["id"], final, notes="done")).status_code == 200
+    assert (await shop.finish(first["id"], final, notes="done")).status_code == 200
     assert (await shop.craft())["status"] == "maintenance"
-    assert (await shop.move(second["id"], final, notes="done")).status_code == 200
+    assert (await shop.finish(second["id"], final, notes="done")).status_code == 200
     assert (await shop.craft())["status"] == "operational"
 
 
@@ -537,7 +554,7 @@ async def test_a_grounding_set_by_hand_is_not_lifted_by_ending_a_task(
 ) -> None:
     task = await shop.started()
     await shop.ok("PATCH", f"/aircraft/{shop.aircraft['id']}", json={"status": "grounded"})
-    assert (await shop.move(task["id"], final, notes="done")).status_code == 200
+    assert (await shop.finish(task["id"], final, notes="done")).status_code == 200
     assert (await shop.craft())["status"] == "grounded"
 
 
@@ -547,12 +564,13 @@ async def test_a_grounding_set_by_hand_is_not_lifted_by_ending_a_task(
 async def test_completing_the_overdue_task_lifts_its_grounding(
     shop: Shop, final: str, status: str
 ) -> None:
-    task = await shop.task(due_hours=900)  # the aircraft is at 1000 h: overdue at once
+    # The aircraft is at 1000 h: overdue at once, and mandatory (an AD, say): it grounds.
+    task = await shop.task(due_hours=900, mandatory=True)
     assert task["due_status"] == "overdue"
     assert (await shop.craft())["status"] == "grounded"
     assert (await shop.move(task["id"], "in_progress")).status_code == 200
     assert (await shop.craft())["status"] == "grounded"
-    assert (await shop.move(task["id"], final, notes="done")).status_code == 200
+    assert (await shop.finish(task["id"], final, notes="done")).status_code == 200
     assert (await shop.craft())["status"] == status
 
 
@@ -584,7 +602,7 @@ async def test_completing_a_generated_task_generates_the_next_one(shop: Shop) ->
 
 async def test_every_transition_writes_an_audit_row_and_an_event(shop: Shop) -> None:
     completed = await shop.started()
-    assert (await shop.move(completed["id"], "completed", notes="done")).status_code == 200
+    assert (await shop.finish(completed["id"], "completed", notes="done")).status_code == 200
     cancelled = await shop.task(title="Replace tyre")
     assert (await shop.move(cancelled["id"], "cancelled", notes="no")).status_code == 200
 
@@ -613,6 +631,11 @@ async def test_every_transition_writes_an_audit_row_and_an_event(shop: Shop) -> 
     ]
     assert all(row.user_id == shop.users["scheduler"].id for row in audit)
     assert audit[1].details["notes"] == "done"
+    # A record entry: the row is the scheduler's, and says who certified the work.
+    assert audit[1].details["record_entry"] is True
+    assert audit[1].details["certified_by_name"] == PAPER_RECORD["certified_by_name"]
+    assert audit[1].details["certificate_number"] == PAPER_RECORD["certificate_number"]
+    assert audit[1].details["record_reference"] == PAPER_RECORD["record_reference"]
     assert [(e["old_state"], e["new_state"]) for e in events] == [
         ("scheduled", "in_progress"),
         ("in_progress", "completed"),
@@ -691,7 +714,7 @@ async def test_completion_uses_the_listed_parts_and_releases_the_rest(shop: Shop
             json={"task_id": task["id"], "part_item_id": item["id"]},
             expect=201,
         )
-    response = await shop.move(task["id"], "completed", notes="done", parts_used=[used["id"]])
+    response = await shop.finish(task["id"], "completed", notes="done", parts_used=[used["id"]])
     assert response.status_code == 200, response.text
     states = {r["serial_number"]: r["state"] for r in response.json()["reservations"]}
     assert states == {"BP-1": "used", "BP-2": "released"}
@@ -703,7 +726,7 @@ async def test_completion_uses_the_listed_parts_and_releases_the_rest(shop: Shop
 async def test_completion_with_an_unreserved_part_is_409(shop: Shop) -> None:
     task = await shop.started()
     [item] = await _part_items(shop, ["BP-9"])
-    response = await shop.move(task["id"], "completed", notes="done", parts_used=[item["id"]])
+    response = await shop.finish(task["id"], "completed", notes="done", parts_used=[item["id"]])
     assert_error(response, 409, contains=(item["id"], "not reserved"))
 
 

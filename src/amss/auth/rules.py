@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 from uuid import UUID
@@ -108,3 +109,35 @@ def check_user_management(
 def may_work_on(caller: Caller, assigned_mechanic_id: UUID | None) -> bool:
     """Mechanics work on tasks assigned to them or to nobody; planners on any."""
     return caller.role != "mechanic" or assigned_mechanic_id in (None, caller.user_id)
+
+
+def certificate_for(
+    caller: Caller,
+    certificate_number: str | None,
+    act: str,
+    *,
+    authorizations: Sequence[str] = (),
+    required: str | None = None,
+    otherwise: str | None = None,
+) -> str:
+    """The certificate a certifying act (completing a task, signing an item: SPEC §3, §6.5,
+    §6.8) is made under; 403 saying why when the caller may not make it.
+
+    Only a user of the organization the work belongs to signs its records (14 CFR 43.9,
+    EASA 145.A.50): an admin acting in another organization cannot. The user needs a
+    certificate number on record and, when the requirement asks, the authorization.
+    ``otherwise`` names the other way to get the work recorded, added to the refusal.
+    """
+    tail = f"; {otherwise}" if otherwise else ""
+    if caller.org_id != caller.home_org_id:
+        raise Forbidden(
+            f"to {act} is a certifying act of a user of this organization; an admin acting in "
+            f"another organization cannot{tail}"
+        )
+    if not certificate_number:
+        raise Forbidden(f"to {act} is a certifying act: your user has no certificate number{tail}")
+    if required is not None and required not in authorizations:
+        raise Forbidden(
+            f"to {act} needs the {required} authorization, which your user does not hold{tail}"
+        )
+    return certificate_number

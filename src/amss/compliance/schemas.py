@@ -19,6 +19,11 @@ class ComplianceCreate(BaseModel):
     task_id: UUID
     description: Description
     result: Result = "pending"
+    supersedes_id: UUID | None = Field(
+        None,
+        description="the signed failed item (a finding) of the same task this one rectifies or "
+        "re-inspects",
+    )
     org_id: UUID | None = Field(None, description="admin only: the organization")
 
 
@@ -44,6 +49,8 @@ class ComplianceItem(BaseModel):
     signed_off: bool
     sign_off_user_id: UUID | None
     sign_off_time: datetime | None
+    certificate_number: str | None = Field(description="the signer's, copied when signed")
+    supersedes_id: UUID | None
     created_by: UUID | None
     version: int
     created_at: datetime

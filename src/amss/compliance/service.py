@@ -8,18 +8,19 @@ from uuid import UUID
 from sqlalchemy.engine import RowMapping
 
 from amss.audit import journal
-from amss.auth.rules import Caller, authorize
+from amss.auth.rules import Caller, authorize, certificate_for
 from amss.compliance.repository import ComplianceRepository
 from amss.compliance.schemas import ComplianceCreate, ComplianceItem, ComplianceUpdate, SignOff
 from amss.db.uow import UnitOfWork
 from amss.due.repository import TaskRepository
 from amss.due.rules import OPEN_STATES
 from amss.events import catalogue
-from amss.kit.errors import Conflict
+from amss.kit.errors import Conflict, invalid
 from amss.kit.pagination import Page
 from amss.kit.patching import diff, patch_values
 from amss.kit.tenancy import act_in
 from amss.kit.timefmt import utcnow
+from amss.users.repository import UserRepository
 
 
 async def _open_task(uow: UnitOfWork, caller: Caller, task_id: UUID) -> RowMapping:
@@ -47,14 +48,32 @@ async def _locked_item(uow: UnitOfWork, caller: Caller, item_id: UUID) -> tuple[
     return task, await repo.get_or_404(item_id, for_update=True)
 
 
+async def _check_supersedes(
+    uow: UnitOfWork, caller: Caller, task_id: UUID, supersedes_id: UUID | None
+) -> None:
+    """A rectification supersedes a finding: a signed failed item of the same task."""
+    if supersedes_id is None:
+        return
+    finding = await ComplianceRepository(uow.session, caller.org_id).get_or_404(supersedes_id)
+    if finding["task_id"] != task_id:
+        raise invalid("supersedes_id", "the item superseded belongs to another task")
+    if finding["result"] != "fail" or not finding["signed_off"]:
+        raise Conflict(
+            f"compliance item {finding['description']!r} is not a finding (a signed fail); "
+            "only a finding is superseded"
+        )
+
+
 async def create_item(uow: UnitOfWork, caller: Caller, data: ComplianceCreate) -> ComplianceItem:
     caller = await act_in(uow, caller, data.org_id)
     authorize(caller, "compliance.write")
     await _open_task(uow, caller, data.task_id)
+    await _check_supersedes(uow, caller, data.task_id, data.supersedes_id)
     row = await ComplianceRepository(uow.session, caller.org_id).insert(
         task_id=data.task_id,
         description=data.description,
         result=data.result,
+        supersedes_id=data.supersedes_id,
         created_by=caller.user_id,
     )
     await journal.record(
@@ -64,7 +83,12 @@ async def create_item(uow: UnitOfWork, caller: Caller, data: ComplianceCreate) -
         entity_id=row["id"],
         action="create",
         details={
-            "new": {"task_id": data.task_id, "description": data.description, "result": data.result}
+            "new": {
+                "task_id": data.task_id,
+                "description": data.description,
+                "result": data.result,
+                "supersedes_id": data.supersedes_id,
+            }
         },
         entity_version=row["version"],
     )
@@ -114,6 +138,10 @@ async def sign_off(uow: UnitOfWork, caller: Caller, item_id: UUID, data: SignOff
     caller = await act_in(uow, caller, data.org_id)
     task, current = await _locked_item(uow, caller, item_id)
     authorize(caller, "compliance.sign")
+    signer = await UserRepository(uow.session, caller.home_org_id).certifier(caller.user_id)
+    certificate = certificate_for(
+        caller, signer["certificate_number"] if signer else None, "sign a compliance item"
+    )
     if current["signed_off"]:
         raise Conflict("this compliance item is already signed off")
     result = data.result or current["result"]
@@ -123,7 +151,11 @@ async def sign_off(uow: UnitOfWork, caller: Caller, item_id: UUID, data: SignOff
         )
     now = utcnow()
     row = await ComplianceRepository(uow.session, caller.org_id).update(
-        item_id, result=result, sign_off_user_id=caller.user_id, sign_off_time=now
+        item_id,
+        result=result,
+        sign_off_user_id=caller.user_id,
+        sign_off_time=now,
+        certificate_number=certificate,
     )
     assert row is not None
     await journal.record(
@@ -135,6 +167,7 @@ async def sign_off(uow: UnitOfWork, caller: Caller, item_id: UUID, data: SignOff
         details={
             "signed_off": True,
             "result": result,
+            "certificate_number": certificate,
             "changes": diff(current, row, ["result"]),
         },
         entity_version=row["version"],
@@ -148,6 +181,8 @@ async def sign_off(uow: UnitOfWork, caller: Caller, item_id: UUID, data: SignOff
                     result=result,
                     sign_off_user_id=caller.user_id,
                     sign_off_time=now,
+                    certificate_number=certificate,
+                    supersedes_id=current["supersedes_id"],
                 )
             )
         ],

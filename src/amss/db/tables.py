@@ -72,6 +72,8 @@ users = Table(
     Column("name", Text),
     Column("role", Text),
     Column("password_hash", Text),
+    Column("certificate_number", Text),
+    Column("authorizations", ARRAY(Text)),
     _ts("last_login"),
     Column("version", Integer),
     _ts("created_at"),
@@ -204,6 +206,8 @@ maintenance_programs = Table(
     Column("tolerance_days", Integer),
     Column("next_due_basis", Text),
     Column("estimated_duration_hours", Numeric(6, 2)),
+    Column("mandatory", Boolean),
+    Column("required_authorization", Text),
     Column("version", Integer),
     _ts("created_at"),
     _ts("updated_at"),
@@ -243,6 +247,13 @@ maintenance_tasks = Table(
     _uuid("completed_by"),
     Column("completed_hours", Numeric(10, 1)),
     Column("completed_cycles", Integer),
+    Column("mandatory", Boolean),
+    Column("early", Boolean),
+    Column("record_entry", Boolean),
+    _uuid("certified_by_user_id"),
+    Column("certified_by_name", Text),
+    Column("certificate_number", Text),
+    Column("record_reference", Text),
     Column("version", Integer),
     _uuid("created_by"),
     _ts("created_at"),
@@ -297,6 +308,14 @@ part_reservations = Table(
     _ts("updated_at"),
 )
 
+program_satisfies = Table(
+    "program_satisfies",
+    metadata,
+    _uuid("org_id"),
+    _uuid("program_id", primary_key=True),
+    _uuid("satisfied_program_id", primary_key=True),
+)
+
 program_parts = Table(
     "program_parts",
     metadata,
@@ -316,6 +335,8 @@ compliance_items = Table(
     Column("result", Text),
     _uuid("sign_off_user_id"),
     _ts("sign_off_time"),
+    _uuid("supersedes_id"),
+    Column("certificate_number", Text),
     _uuid("created_by"),
     Column("version", Integer),
     _ts("created_at"),

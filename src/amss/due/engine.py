@@ -164,8 +164,8 @@ async def refresh_forecasts(uow: UnitOfWork, caller: Caller, *, now: datetime | 
 async def first_overdue(
     uow: UnitOfWork, caller: Caller, aircraft_id: UUID, *, task_id: UUID | None = None
 ) -> Row[Any] | None:
-    """The most urgent overdue open task of an aircraft (``id``, ``title``), or whether
-    ``task_id`` is one: what keeps a grounded aircraft grounded."""
+    """The most urgent overdue mandatory open task of an aircraft (``id``, ``title``), or
+    whether ``task_id`` is one: what keeps a grounded aircraft grounded."""
     return await TaskRepository(uow.session, caller.org_id).first_overdue(
         aircraft_id, utcnow(), task_id=task_id
     )

@@ -1,4 +1,5 @@
-"""Re-projection (SPEC §6.3): every open task's projected date and ``aircraft.next_due``.
+"""Re-projection (SPEC §6.3): every open task's projected date and ``aircraft.next_due``,
+and the planned window of scheduled program tasks whose limits moved.
 
 One statement for all open tasks of the aircraft concerned (or of the whole organization):
 ``due.rules.projection`` for many rows at once.
@@ -13,17 +14,32 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from amss.due.sql import OPEN_STATES, RATE_CYCLES, RATE_HOURS, governing, meter_date
+from amss.due.sql import (
+    OPEN_STATES,
+    RATE_CYCLES,
+    RATE_HOURS,
+    duration_of,
+    governing,
+    meter_date,
+    planned_window,
+)
+
+_WINDOW = planned_window("p.projected_due_at", "p.duration")
 
 _REPROJECT = text(
     f"""
     WITH forecast AS (
         SELECT t.id, t.aircraft_id, t.due_at,
                {meter_date("t.due_hours", "a.flight_hours_total", RATE_HOURS)} AS by_hours,
-               {meter_date("t.due_cycles", "a.cycles_total", RATE_CYCLES)} AS by_cycles
+               {meter_date("t.due_cycles", "a.cycles_total", RATE_CYCLES)} AS by_cycles,
+               -- A scheduled program task without a planned window (new limits) gets one.
+               (t.program_id IS NOT NULL AND t.state = 'scheduled' AND t.start_time IS NULL)
+                   AS unplanned,
+               {duration_of("coalesce(prog.estimated_duration_hours, 2)")} AS duration
         FROM maintenance_tasks t
         JOIN aircraft a ON a.org_id = t.org_id AND a.id = t.aircraft_id
         JOIN org_policies pol ON pol.org_id = t.org_id
+        LEFT JOIN maintenance_programs prog ON prog.org_id = t.org_id AND prog.id = t.program_id
         WHERE t.org_id = :org_id
           AND (CAST(:aircraft_ids AS uuid[]) IS NULL OR t.aircraft_id = ANY(:aircraft_ids))
           AND t.state IN {OPEN_STATES} AND t.deleted_at IS NULL
@@ -34,12 +50,15 @@ _REPROJECT = text(
     updated AS (
         UPDATE maintenance_tasks t
         SET projected_due_at = p.projected_due_at,
-            governing_limit = {governing("p.projected_due_at", "p.due_at", "p.by_hours")}
+            governing_limit = {governing("p.projected_due_at", "p.due_at", "p.by_hours")},
+            start_time = CASE WHEN p.unplanned THEN {_WINDOW[0]} ELSE t.start_time END,
+            end_time = CASE WHEN p.unplanned THEN {_WINDOW[1]} ELSE t.end_time END
         FROM projected p
         WHERE t.id = p.id
           AND (t.projected_due_at IS DISTINCT FROM p.projected_due_at
                OR t.governing_limit IS DISTINCT FROM
-                  {governing("p.projected_due_at", "p.due_at", "p.by_hours")})
+                  {governing("p.projected_due_at", "p.due_at", "p.by_hours")}
+               OR (p.unplanned AND p.projected_due_at IS NOT NULL))
         RETURNING t.id
     )
     -- "updated" runs whether or not it is read (PostgreSQL executes every data-modifying CTE).

@@ -36,8 +36,10 @@ from amss.due.sql import (
     RATE_CYCLES,
     RATE_HOURS,
     calendar_due,
+    duration_of,
     governing,
     meter_date,
+    planned_window,
 )
 from amss.events.queue import note_events
 from amss.fleet.repository import meter_at
@@ -45,9 +47,11 @@ from amss.kit.metrics import tasks_generated_total
 
 _RECORD_DAY = "(rec.basis_at AT TIME ZONE pol.time_zone)::date"
 
+_WINDOW = planned_window("projected_due_at", "duration")
+
 _SWEEP = f"""
 WITH pairs AS (
-    SELECT p.id AS program_id, p.org_id, p.name, p.task_type,
+    SELECT p.id AS program_id, p.org_id, p.name, p.task_type, p.mandatory,
            p.interval_hours, p.interval_cycles, p.interval_days, p.interval_months,
            p.tolerance_hours, p.tolerance_cycles, p.tolerance_days, p.estimated_duration_hours,
            a.id AS aircraft_id, a.tail_number, a.flight_hours_total, a.cycles_total,
@@ -112,27 +116,23 @@ forecast AS (
 planned AS (
     SELECT forecast.*,
            LEAST(due_at, by_hours, by_cycles) AS projected_due_at,
-           make_interval(secs => CAST(estimated_duration_hours * 3600 AS double precision)) AS duration
+           {duration_of("estimated_duration_hours")} AS duration
     FROM forecast
     OFFSET 0
 ),
 inserted AS (
     INSERT INTO maintenance_tasks (
-        org_id, aircraft_id, program_id, type, state, title, notes,
+        org_id, aircraft_id, program_id, type, state, title, notes, mandatory,
         basis_at, basis_hours, basis_cycles, basis_source, due_at, due_hours, due_cycles,
         tolerance_hours, tolerance_cycles, tolerance_days,
         projected_due_at, governing_limit, start_time, end_time, created_by)
     SELECT org_id, aircraft_id, program_id, task_type, 'scheduled', name,
-           'Generated from maintenance program ' || name,
+           'Generated from maintenance program ' || name, mandatory,
            basis_at, basis_hours, basis_cycles, basis_source, due_at, due_hours, due_cycles,
            tolerance_hours, tolerance_cycles, tolerance_days,
            projected_due_at, {governing("projected_due_at", "due_at", "by_hours")},
-           CASE WHEN projected_due_at IS NULL THEN NULL
-                WHEN projected_due_at - duration > CAST(:now AS timestamptz) THEN projected_due_at - duration
-                ELSE CAST(:now AS timestamptz) END,
-           CASE WHEN projected_due_at IS NULL THEN NULL
-                WHEN projected_due_at - duration > CAST(:now AS timestamptz) THEN projected_due_at
-                ELSE CAST(:now AS timestamptz) + greatest(duration, interval '1 hour') END,
+           {_WINDOW[0]},
+           {_WINDOW[1]},
            CAST(:user_id AS uuid)
     FROM planned
     ON CONFLICT (program_id, aircraft_id)

@@ -37,10 +37,14 @@ _CANCEL_INAPPLICABLE = text(
 
 _RECORD_DAY = "(n.basis_at AT TIME ZONE pol.time_zone)::date"
 
+_LIMITS_MOVE = (
+    "(t.due_at, t.due_hours, t.due_cycles) IS DISTINCT FROM (l.due_at, l.due_hours, l.due_cycles)"
+)
+
 # The limits of open scheduled program tasks, recomputed from their baseline — the pair's
 # newest last-done record, else the task's own basis (assumed, or a cancelled task's) — and
-# their program's current interval, tolerances and the organization's time zone. Only
-# tasks whose basis or limits really move are written: after most changes, none.
+# their program's current interval, tolerances, mandatory flag and the organization's time
+# zone. Only tasks whose basis or limits really move are written: after most changes, none.
 _RELIMIT = text(
     f"""
     WITH target AS (
@@ -59,9 +63,10 @@ _RELIMIT = text(
                END AS basis_cycles,
                coalesce(n.basis_source, t.basis_source) AS basis_source,
                p.interval_hours, p.interval_cycles, p.interval_days, p.interval_months,
-               p.tolerance_hours, p.tolerance_cycles, p.tolerance_days, pol.time_zone
+               p.tolerance_hours, p.tolerance_cycles, p.tolerance_days, p.mandatory,
+               pol.time_zone
         FROM maintenance_tasks t
-        JOIN maintenance_programs p ON p.id = t.program_id
+        JOIN maintenance_programs p ON p.org_id = t.org_id AND p.id = t.program_id
         JOIN org_policies pol ON pol.org_id = t.org_id
         LEFT JOIN ({NEWEST_RECORDS}) n
                ON n.program_id = t.program_id AND n.aircraft_id = t.aircraft_id
@@ -82,15 +87,19 @@ _RELIMIT = text(
         basis_source = l.basis_source,
         due_at = l.due_at, due_hours = l.due_hours, due_cycles = l.due_cycles,
         tolerance_hours = l.tolerance_hours, tolerance_cycles = l.tolerance_cycles,
-        tolerance_days = l.tolerance_days,
+        tolerance_days = l.tolerance_days, mandatory = l.mandatory,
+        -- Limits that move take the planned window with them: cleared here, planned again
+        -- from the new projection by the re-projection that follows (forecast.py).
+        start_time = CASE WHEN {_LIMITS_MOVE} THEN NULL ELSE t.start_time END,
+        end_time = CASE WHEN {_LIMITS_MOVE} THEN NULL ELSE t.end_time END,
         version = t.version + 1, updated_at = now()
     FROM limited l
     WHERE t.id = l.id
       AND (t.basis_at, t.basis_hours, t.basis_cycles, t.basis_source, t.due_at, t.due_hours,
-           t.due_cycles, t.tolerance_hours, t.tolerance_cycles, t.tolerance_days)
+           t.due_cycles, t.tolerance_hours, t.tolerance_cycles, t.tolerance_days, t.mandatory)
           IS DISTINCT FROM
           (l.basis_at, l.basis_hours, l.basis_cycles, l.basis_source, l.due_at, l.due_hours,
-           l.due_cycles, l.tolerance_hours, l.tolerance_cycles, l.tolerance_days)
+           l.due_cycles, l.tolerance_hours, l.tolerance_cycles, l.tolerance_days, l.mandatory)
     RETURNING t.id, t.aircraft_id, t.program_id, t.title, t.state, t.version,
               l.old_due_at, l.old_due_hours, l.old_due_cycles, l.old_basis_at,
               l.old_basis_hours, l.old_basis_cycles, l.old_basis_source,

@@ -68,13 +68,14 @@ _WRITE = text(
         performed_cycles integer, source text, reference text, task_id uuid,
         certified_by_user_id uuid, certified_by_name text, certificate_number text)
     JOIN maintenance_programs p ON p.org_id = :org_id AND p.id = r.program_id
-    -- The limits in force: the task being completed, else the pair's open task.
+    -- The limits in force: the task being completed, else the pair's open task (a record
+    -- written for a requirement another one satisfies links the task that did it).
     LEFT JOIN LATERAL (
         SELECT t.due_at, t.due_hours, t.due_cycles FROM maintenance_tasks t
         WHERE t.org_id = :org_id AND t.program_id = r.program_id
           AND t.aircraft_id = r.aircraft_id AND t.deleted_at IS NULL
-          AND (t.id = r.task_id OR (r.task_id IS NULL AND t.state IN {OPEN_STATES}))
-        ORDER BY t.created_at DESC
+          AND (t.id = r.task_id OR t.state IN {OPEN_STATES})
+        ORDER BY t.id = r.task_id DESC NULLS LAST, t.created_at DESC
         LIMIT 1
     ) f ON true
     RETURNING *

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, cast
 from uuid import UUID
 
 from sqlalchemy import func, select, text, tuple_
@@ -17,6 +18,7 @@ from sqlalchemy.engine import Row, RowMapping
 
 from amss.db.scoped import ScopedRepository, fetch_first, fetch_page
 from amss.db.tables import compliance_records, maintenance_programs, maintenance_tasks
+from amss.due.rules import DueStatus
 from amss.due.sql import APPLIES, OPEN_STATES, RATE_CYCLES, RATE_HOURS, due_status
 from amss.kit.errors import NotFound
 from amss.kit.pagination import Page
@@ -53,13 +55,23 @@ _MOST_URGENT_FIRST = (
     " projected_due_at ASC NULLS LAST, created_at DESC, id"
 )
 
-# Open tasks of one aircraft that are overdue now, most urgent first.
+# Open mandatory tasks of one aircraft that are overdue now — what makes it unairworthy
+# (SPEC §6.6) — most urgent first.
 _OVERDUE = f"""
     SELECT t.id, t.title FROM maintenance_tasks t
     JOIN aircraft a ON a.org_id = t.org_id AND a.id = t.aircraft_id
     JOIN org_policies pol ON pol.org_id = t.org_id
     WHERE t.org_id = :org_id AND t.aircraft_id = :aircraft_id AND t.deleted_at IS NULL
-      AND t.state IN {OPEN_STATES} AND {due_status()} = 'overdue'
+      AND t.state IN {OPEN_STATES} AND t.mandatory AND {due_status()} = 'overdue'
+"""
+
+# A task's due status at another moment and meter reading: when it was completed.
+_STATUS_AT = f"""
+    SELECT {due_status()} FROM maintenance_tasks t
+    JOIN org_policies pol ON pol.org_id = t.org_id
+    CROSS JOIN (SELECT CAST(:hours AS numeric) AS flight_hours_total,
+                       CAST(:cycles AS integer) AS cycles_total) a
+    WHERE t.org_id = :org_id AND t.id = :task_id
 """
 
 
@@ -72,11 +84,22 @@ class TaskRepository(ScopedRepository):
     async def first_overdue(
         self, aircraft_id: UUID, now: datetime, *, task_id: UUID | None = None
     ) -> Row[Any] | None:
-        """The most urgent overdue open task of the aircraft (or whether ``task_id`` is one)."""
+        """The most urgent overdue mandatory open task of the aircraft (or whether
+        ``task_id`` is one)."""
         sql = _OVERDUE + (" AND t.id = :task_id" if task_id else "")
         sql += " ORDER BY t.projected_due_at NULLS LAST LIMIT 1"
         params = {"org_id": self.org_id, "aircraft_id": aircraft_id, "now": now, "task_id": task_id}
         return (await self.session.execute(text(sql), params)).first()
+
+    async def status_at(
+        self, task_id: UUID, at: datetime, hours: Decimal, cycles: int
+    ) -> DueStatus:
+        """The task's due status at ``at`` with the aircraft at these meters."""
+        params = {"org_id": self.org_id, "task_id": task_id, "now": at}
+        status = await self.session.scalar(
+            text(_STATUS_AT), {**params, "hours": hours, "cycles": cycles}
+        )
+        return cast(DueStatus, status)
 
     async def in_progress_count(self, aircraft_id: UUID, *, excluding: UUID | None = None) -> int:
         statement = select(func.count()).where(

@@ -3,7 +3,7 @@
 Calendar limits pass with time alone, meters move with utilization: the scan compares each
 open task's live due status with the one last acted on, writes the changes, emits
 ``task_due_soon`` / ``task_overdue`` once per task per change, and grounds aircraft with a
-newly overdue task (SPEC §6.6) through the fleet's one status writer.
+overdue mandatory task (SPEC §6.6) through the fleet's one status writer.
 """
 
 from __future__ import annotations
@@ -24,19 +24,22 @@ from amss.due.sql import OPEN_STATES, due_status
 from amss.events import catalogue
 from amss.fleet.status import StatusChange, change_status
 
-# Only the open tasks whose status moved since the last scan: set-based, cheap when idle.
-# The aircraft are locked before their tasks (the lock order of docs/decisions.md).
+# The open tasks whose status moved since the last scan, and the overdue mandatory tasks of
+# aircraft not grounded yet (a requirement made mandatory after it became overdue): set-based,
+# cheap when idle. The aircraft are locked before their tasks (docs/decisions.md).
 _CHANGED_TASKS = text(
     f"""
-    SELECT t.id, t.aircraft_id, t.title, t.due_status, {due_status()} AS live_status,
+    SELECT t.id, t.aircraft_id, t.title, t.due_status, t.mandatory, s.live_status,
            t.due_at, t.due_hours, t.due_cycles, t.projected_due_at,
            a.tail_number, a.flight_hours_total, a.cycles_total, a.status AS aircraft_status
     FROM maintenance_tasks t
     JOIN aircraft a ON a.org_id = t.org_id AND a.id = t.aircraft_id AND a.deleted_at IS NULL
     JOIN org_policies pol ON pol.org_id = t.org_id
+    CROSS JOIN LATERAL (SELECT {due_status()} AS live_status) s
     WHERE t.org_id = :org_id AND t.state IN {OPEN_STATES} AND t.deleted_at IS NULL
       AND (CAST(:aircraft_ids AS uuid[]) IS NULL OR t.aircraft_id = ANY(:aircraft_ids))
-      AND {due_status()} <> t.due_status
+      AND (s.live_status <> t.due_status
+           OR (t.mandatory AND s.live_status = 'overdue' AND a.status <> 'grounded'))
     ORDER BY t.aircraft_id, t.projected_due_at NULLS LAST
     FOR UPDATE OF t
     """
@@ -83,7 +86,7 @@ async def scan_due_status(
     uow: UnitOfWork, caller: Caller, *, now: datetime, aircraft_ids: Collection[UUID] | None
 ) -> ScanResult:
     """Scan the open tasks of these aircraft of the caller's organization (None: all)."""
-    rows = (
+    found = (
         await uow.session.execute(
             _CHANGED_TASKS,
             {
@@ -93,11 +96,14 @@ async def scan_due_status(
             },
         )
     ).all()
-    if not rows:
+    if not found:
         return ScanResult()
-    await uow.session.execute(
-        _SET_STATUS, {"ids": [row.id for row in rows], "statuses": [r.live_status for r in rows]}
-    )
+    rows = [row for row in found if row.live_status != row.due_status]
+    if rows:
+        await uow.session.execute(
+            _SET_STATUS,
+            {"ids": [row.id for row in rows], "statuses": [r.live_status for r in rows]},
+        )
     await journal.announce(
         uow,
         caller,
@@ -107,9 +113,11 @@ async def scan_due_status(
             if row.live_status in ("due_soon", "overdue")
         ],
     )
+    # Only an overdue mandatory requirement makes an aircraft unairworthy (SPEC §6.6); a
+    # non-mandatory one (a wash, a cabin refresh) reports overdue and flies on.
     first_overdue: dict[UUID, Any] = {}
-    for row in rows:
-        if row.live_status == "overdue" and row.aircraft_status != "grounded":
+    for row in found:
+        if row.mandatory and row.live_status == "overdue" and row.aircraft_status != "grounded":
             first_overdue.setdefault(row.aircraft_id, row)
     grounded = await change_status(
         uow,

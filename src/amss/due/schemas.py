@@ -6,12 +6,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import RowMapping
 
 from amss.due import rules
 from amss.due.rules import DueStatus, Governing, TaskState
-from amss.kit.types import Hours, LocalMoment
+from amss.kit.types import CertificateNumber, Hours, LocalMoment, PersonName, RecordReference
 
 
 class DueAnswer(BaseModel):
@@ -51,9 +51,6 @@ class DueListItem(DueAnswer):
 
 
 RecordSource = Literal["record", "task", "import"]
-Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-Name200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Certificate = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
 class RecordCreate(BaseModel):
@@ -66,9 +63,9 @@ class RecordCreate(BaseModel):
     )
     performed_hours: Annotated[Hours, Field(ge=0, le=1_000_000)] | None = None
     performed_cycles: int | None = Field(None, ge=0, le=10_000_000)
-    reference: Text500 = Field(description="the logbook entry or work order it rests on")
-    certified_by_name: Name200 | None = None
-    certificate_number: Certificate | None = None
+    reference: RecordReference = Field(description="the logbook entry or work order it rests on")
+    certified_by_name: PersonName | None = None
+    certificate_number: CertificateNumber | None = None
     org_id: UUID | None = Field(None, description="admin only: the organization")
 
 

@@ -59,6 +59,27 @@ def governing(projected: str, due_at: str, by_hours: str) -> str:
     )
 
 
+def planned_window(projected: str, duration: str) -> tuple[str, str]:
+    """The planned window (start, end) of a program task: ``duration`` ending at the
+    projected date; a task due already (or too soon to fit) is planned from now."""
+    now = "CAST(:now AS timestamptz)"
+    fits = f"{projected} - {duration} > {now}"
+    start = (
+        f"CASE WHEN {projected} IS NULL THEN NULL WHEN {fits} THEN {projected} - {duration} "
+        f"ELSE {now} END"
+    )
+    end = (
+        f"CASE WHEN {projected} IS NULL THEN NULL WHEN {fits} THEN {projected} "
+        f"ELSE {now} + greatest({duration}, interval '1 hour') END"
+    )
+    return start, end
+
+
+def duration_of(hours: str) -> str:
+    """A program's ``estimated_duration_hours`` as an interval."""
+    return f"make_interval(secs => CAST({hours} * 3600 AS double precision))"
+
+
 def due_status(task: str = "t", craft: str = "a", policy: str = "pol") -> str:
     """``rules.due_status`` for many rows: task ``t``, aircraft ``a``, policy ``pol``, ``:now``."""
     t, a, pol = task, craft, policy

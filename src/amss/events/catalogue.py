@@ -65,6 +65,10 @@ class TaskStateChanged(TypedDict):
     new_state: str
     version: int
     reason: str | None
+    # Completion only: who certified the return to service, and how (SPEC §6.5).
+    record_entry: bool
+    certified_by_name: str | None
+    certificate_number: str | None
 
 
 class TaskDueStatus(TypedDict):
@@ -134,6 +138,8 @@ class ComplianceSigned(TypedDict):
     result: str
     sign_off_user_id: UUID | None
     sign_off_time: datetime
+    certificate_number: str
+    supersedes_id: UUID | None
 
 
 class ImportCompleted(TypedDict):
@@ -216,6 +222,9 @@ def task_state_changed(
         new_state=task["state"],
         version=task["version"],
         reason=reason,
+        record_entry=bool(task.get("record_entry")),
+        certified_by_name=task.get("certified_by_name"),
+        certificate_number=task.get("certificate_number"),
     )
     key = f"task_state_changed:{task['id']}:{task['version']}"
     return Event("task_state_changed", TASK, task["id"], dict(data), key)

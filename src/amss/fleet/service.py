@@ -107,14 +107,18 @@ async def get_aircraft(uow: UnitOfWork, caller: Caller, aircraft_id: UUID) -> Ai
 
 
 async def _check_status_change(uow: UnitOfWork, caller: Caller, current: Any, status: str) -> None:
-    """An aircraft with an overdue task is not airworthy: it cannot be declared operational."""
-    if status == "operational" and current["status"] != "operational":
-        overdue = await engine.first_overdue(uow, caller, current["id"])
-        if overdue is not None:
-            raise Conflict(
-                f"aircraft {current['tail_number']} cannot be operational: task "
-                f"{overdue.title!r} ({overdue.id}) is overdue"
-            )
+    """An aircraft with an overdue mandatory requirement is not airworthy (SPEC §6.6): while
+    one remains it stays grounded — not operational, not even in maintenance."""
+    if status == current["status"]:
+        return
+    if current["status"] != "grounded" and status != "operational":
+        return
+    overdue = await engine.first_overdue(uow, caller, current["id"])
+    if overdue is not None:
+        raise Conflict(
+            f"aircraft {current['tail_number']} cannot be {status}: mandatory task "
+            f"{overdue.title!r} ({overdue.id}) is overdue"
+        )
 
 
 async def update_aircraft(

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, PlainSerializer
+from pydantic import BeforeValidator, Field, PlainSerializer, StringConstraints
 
 from amss.kit.timefmt import rfc3339
 
@@ -101,3 +101,25 @@ def _date_or_datetime(value: Any) -> Any:
 
 # A moment a person may give as a plain local date ("done on 2025-03-05") or a date-time.
 LocalMoment = Annotated[date | datetime, BeforeValidator(_date_or_datetime)]
+
+
+# An authorization a certificate carries (A&P, IA, RII, B1, B2 …), kept upper-case.
+AuthorizationTag = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        to_upper=True,
+        min_length=1,
+        max_length=20,
+        pattern=r"^[A-Za-z0-9&+./-]+$",
+    ),
+]
+
+# Who certified work and what record it rests on (14 CFR 43.9, EASA 145.A.50).
+PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+CertificateNumber = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+]
+RecordReference = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)
+]

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from amss.kit.types import Hours, LocalMoment
+from amss.kit.types import AuthorizationTag, Hours, LocalMoment
 
 TaskType = Literal["inspection", "repair", "overhaul"]
 IntervalType = Literal["flight_hours", "cycles", "calendar"]
@@ -83,6 +83,20 @@ class ProgramFields(BaseModel):
     required_parts: list[RequiredPart] | None = Field(
         None, max_length=100, description="parts that starting a task of this program reserves"
     )
+    mandatory: bool | None = Field(
+        None,
+        description="an overdue mandatory requirement grounds the aircraft (default true); "
+        "a non-mandatory one (a wash) only reports overdue",
+    )
+    required_authorization: AuthorizationTag | None = Field(
+        None, description="completing its task needs a certifying user holding this (e.g. IA)"
+    )
+    satisfies: list[UUID] | None = Field(
+        None,
+        max_length=50,
+        description="programs this one also does (the annual satisfies the 100-hour): its "
+        "completion is their last-done record too",
+    )
     org_id: UUID | None = Field(None, description="admin only: the organization")
 
     @model_validator(mode="before")
@@ -100,6 +114,8 @@ class ProgramFields(BaseModel):
             seen = [part.part_definition_id for part in self.required_parts]
             if len(seen) != len(set(seen)):
                 raise ValueError("required_parts lists a part definition twice")
+        if self.satisfies is not None and len(self.satisfies) != len(set(self.satisfies)):
+            raise ValueError("satisfies lists a program twice")
         if (
             self.interval_value is not None
             and self.interval_type == "cycles"
@@ -119,6 +135,7 @@ class ProgramCreate(ProgramFields):
     name: Text200
     task_type: TaskType = "inspection"
     next_due_basis: Basis = "actual"
+    mandatory: bool = True
 
     @model_validator(mode="after")
     def _needs_an_interval(self) -> ProgramCreate:
@@ -162,6 +179,9 @@ class Program(BaseModel):
     last_performed_hours: Hours | None
     last_performed_cycles: int | None
     required_parts: list[RequiredPart]
+    mandatory: bool
+    required_authorization: str | None
+    satisfies: list[UUID]
     version: int
     created_at: datetime
     updated_at: datetime

@@ -44,6 +44,8 @@ STORED_FIELDS = (
     "tolerance_days",
     "next_due_basis",
     "estimated_duration_hours",
+    "mandatory",
+    "required_authorization",
 )
 # Changes after which the due engine must follow: which aircraft, and their limits.
 DUE_INPUTS = frozenset(
@@ -54,19 +56,21 @@ DUE_INPUTS = frozenset(
         "tolerance_hours",
         "tolerance_cycles",
         "tolerance_days",
+        "mandatory",
     }
 )
 # The original system's program-level baseline: one aircraft's last-done record now.
 BASELINE = rules.AnchorFields("last_performed", "last_performed_hours", "last_performed_cycles")
-NOT_NULL_FIELDS = ("name", "task_type", "next_due_basis", "estimated_duration_hours")
+NOT_NULL_FIELDS = ("name", "task_type", "next_due_basis", "estimated_duration_hours", "mandatory")
 
 
 async def _views(uow: UnitOfWork, caller: Caller, rows: list[RowMapping]) -> list[Program]:
     """Programs with their ``required_parts`` and, for one-aircraft programs, their newest
     last-done record as ``last_performed*`` (two queries for the whole page)."""
-    parts = await ProgramRepository(uow.session, caller.org_id).required_parts(
-        [row["id"] for row in rows]
-    )
+    repo = ProgramRepository(uow.session, caller.org_id)
+    ids = [row["id"] for row in rows]
+    parts = await repo.required_parts(ids)
+    satisfied = await repo.satisfied(ids)
     baselines = await RecordRepository(uow.session, caller.org_id).newest_of_programs(
         [(row["id"], row["aircraft_id"]) for row in rows if row["aircraft_id"] is not None]
     )
@@ -78,6 +82,7 @@ async def _views(uow: UnitOfWork, caller: Caller, rows: list[RowMapping]) -> lis
                 {
                     **dict(row),
                     "required_parts": parts[row["id"]],
+                    "satisfies": satisfied[row["id"]],
                     "last_performed": record["performed_at"] if record else None,
                     "last_performed_hours": record["performed_hours"] if record else None,
                     "last_performed_cycles": record["performed_cycles"] if record else None,
@@ -166,6 +171,26 @@ async def _set_required_parts(
     await repo.set_required_parts(program_id, parts)
 
 
+async def _set_satisfied(
+    uow: UnitOfWork, caller: Caller, program_id: UUID, satisfied: list[UUID] | None
+) -> None:
+    """``satisfies``: live programs of the organization, never itself, never a cycle."""
+    if satisfied is None:
+        return
+    repo = ProgramRepository(uow.session, caller.org_id)
+    if program_id in satisfied:
+        raise invalid("satisfies", "a program cannot satisfy itself")
+    if await repo.unknown_programs(satisfied):
+        raise NotFound("maintenance program not found")
+    if await repo.would_cycle(program_id, satisfied):
+        raise invalid(
+            "satisfies",
+            "would make a cycle: a program it satisfies already satisfies it, directly or "
+            "through others",
+        )
+    await repo.set_satisfied(program_id, satisfied)
+
+
 async def _check_aircraft(uow: UnitOfWork, caller: Caller, aircraft_id: UUID | None) -> None:
     if aircraft_id is not None:
         await AircraftRepository(uow.session, caller.org_id).get_or_404(aircraft_id)
@@ -179,6 +204,7 @@ async def create_program(uow: UnitOfWork, caller: Caller, data: ProgramCreate) -
     row = await ProgramRepository(uow.session, caller.org_id).insert(**values)
     parts = data.model_dump(mode="python")["required_parts"]
     await _set_required_parts(uow, caller, row["id"], parts)
+    await _set_satisfied(uow, caller, row["id"], data.satisfies)
     stored = {name: row[name] for name in STORED_FIELDS if row[name] is not None}
     await journal.record(
         uow,
@@ -186,7 +212,9 @@ async def create_program(uow: UnitOfWork, caller: Caller, data: ProgramCreate) -
         entity_type="maintenance_program",
         entity_id=row["id"],
         action="create",
-        details={"new": {**stored, "required_parts": parts or []}},
+        details={
+            "new": {**stored, "required_parts": parts or [], "satisfies": data.satisfies or []}
+        },
         entity_version=row["version"],
     )
     await _record_baseline(uow, caller, row, data)
@@ -239,12 +267,18 @@ async def update_program(
         parts = data.model_dump(mode="python")["required_parts"] or []
         before = (await repo.required_parts([program_id]))[program_id]
         await _set_required_parts(uow, caller, program_id, parts)
-        parts_changes = diff({"required_parts": before}, {"required_parts": parts})
-        if parts_changes and row is current:
-            bumped = await repo.update(program_id)  # a new parts list is a new version too
-            assert bumped is not None
-            row = bumped
-        changes.update(parts_changes)
+        changes.update(diff({"required_parts": before}, {"required_parts": parts}))
+    if "satisfies" in data.model_fields_set:
+        wanted = data.satisfies or []
+        before_satisfied = (await repo.satisfied([program_id]))[program_id]
+        await _set_satisfied(uow, caller, program_id, wanted)
+        changes.update(
+            diff({"satisfies": before_satisfied}, {"satisfies": sorted(wanted, key=str)})
+        )
+    if changes and row is current:
+        bumped = await repo.update(program_id)  # new parts or satisfied programs: a new version
+        assert bumped is not None
+        row = bumped
     if not changes and not baseline:
         return (await _views(uow, caller, [row]))[0]
     if changes:

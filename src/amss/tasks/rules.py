@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from amss.due.rules import FINAL_STATES, OPEN_STATES, Meters, TaskState
-from amss.kit.errors import Conflict, invalid
+from amss.kit.errors import Conflict, FieldProblem, Forbidden, ValidationFailed, invalid
 
 __all__ = ["FINAL_STATES", "OPEN_STATES", "TaskState"]
 
@@ -65,23 +65,6 @@ def cancel_reason(notes: str | None) -> str:
     return text
 
 
-def check_early_completion(
-    title: str,
-    planned_end: datetime | None,
-    now: datetime,
-    *,
-    by_mechanic: bool,
-    allowed: bool,
-) -> None:
-    """A planner closing a task before its planned end must say so; a mechanic who did
-    the work may."""
-    if planned_end is not None and now < planned_end and not by_mechanic and not allowed:
-        raise Conflict(
-            f"task {title!r} is planned to end at {planned_end.isoformat()}; "
-            "completing it earlier needs allow_early_completion"
-        )
-
-
 @dataclass(frozen=True)
 class ItemState:
     """What completion needs to know of a compliance item."""
@@ -90,26 +73,99 @@ class ItemState:
     description: str
     result: str
     signed_off: bool
+    supersedes_id: UUID | None = None
 
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> ItemState:
-        return cls(row["id"], row["description"], row["result"], bool(row["signed_off"]))
+        return cls(
+            row["id"],
+            row["description"],
+            row["result"],
+            bool(row["signed_off"]),
+            row.get("supersedes_id"),
+        )
 
 
 def check_compliance_items(items: Sequence[ItemState]) -> None:
-    """Every item has a result, none failed, and every one is signed off."""
+    """Every item has a result and is signed off, and every finding is cleared.
+
+    A finding — a signed ``fail`` — stays in the record for good (SPEC §6.8). It stops
+    blocking completion once an item that supersedes it is signed ``pass``, or is itself a
+    finding cleared the same way (a failed re-inspection, then a passing one).
+    """
+    successors: dict[UUID, list[ItemState]] = {}
+    for item in items:
+        if item.supersedes_id is not None:
+            successors.setdefault(item.supersedes_id, []).append(item)
+
+    def cleared(item: ItemState) -> bool:
+        if item.result == "pass":
+            return item.signed_off
+        return any(nxt.signed_off and cleared(nxt) for nxt in successors.get(item.id, []))
+
     for item in items:
         name = f"compliance item {item.description!r} ({item.id})"
         if item.result == "pending":
             raise Conflict(
                 f"{name} is pending; record its result and sign it off before completing"
             )
-        if item.result == "fail":
-            raise Conflict(
-                f"{name} failed; rectify and record a passing inspection before completing"
-            )
         if not item.signed_off:
             raise Conflict(f"{name} is not signed off")
+        if item.result == "fail" and not cleared(item):
+            raise Conflict(
+                f"{name} is a finding; record its rectification — an item that supersedes it "
+                "(supersedes_id), signed pass — before completing"
+            )
+
+
+RECORD_ENTRY_FIELDS = ("certified_by_name", "certificate_number", "record_reference")
+
+
+@dataclass(frozen=True)
+class Certification:
+    """Who certified a completion (14 CFR 43.9, EASA 145.A.50), in one of two forms."""
+
+    record_entry: bool
+    certified_by_user_id: UUID | None
+    certified_by_name: str | None
+    certificate_number: str
+    record_reference: str | None
+
+
+def record_entry(entered: Mapping[str, str | None]) -> Certification:
+    """A completion transcribed from a signed paper record: the signer's name, certificate
+    and the record are all required (400 naming each one missing)."""
+    missing = [name for name in RECORD_ENTRY_FIELDS if not entered.get(name)]
+    if missing:
+        raise ValidationFailed(
+            f"a record entry needs {', '.join(RECORD_ENTRY_FIELDS)}: missing {', '.join(missing)}",
+            details=[FieldProblem(name, "required for a record entry") for name in missing],
+        )
+    return Certification(
+        record_entry=True,
+        certified_by_user_id=None,
+        certified_by_name=entered["certified_by_name"],
+        certificate_number=str(entered["certificate_number"]),
+        record_reference=entered["record_reference"],
+    )
+
+
+def completion_form(role: str, entered: Mapping[str, str | None]) -> str:
+    """``record_entry`` or ``sign_off`` (SPEC §6.5). Planners who are not certifying users
+    complete by record entry; a mechanic signs, never transcribes."""
+    sent = any(entered.get(name) for name in RECORD_ENTRY_FIELDS)
+    if sent and role not in ("scheduler", "tenant_admin", "admin"):
+        raise Forbidden(
+            f"role {role} may not enter a completion from a paper record; sign it electronically"
+        )
+    if sent or role in ("scheduler", "tenant_admin"):
+        return "record_entry"
+    return "sign_off"
+
+
+def is_early(status: str) -> bool:
+    """Early: no limit had reached its due-soon window. Allowed, and never credited."""
+    return status == "ok"
 
 
 def check_completed_at(

@@ -12,7 +12,14 @@ from sqlalchemy.engine import RowMapping
 from amss.compliance.schemas import ComplianceItem
 from amss.due.rules import TaskState
 from amss.due.schemas import BasisSource, DueAnswer, due_answer
-from amss.kit.types import Hours, LocalMoment, UtcDateTime
+from amss.kit.types import (
+    CertificateNumber,
+    Hours,
+    LocalMoment,
+    PersonName,
+    RecordReference,
+    UtcDateTime,
+)
 from amss.parts.schemas import Reservation
 
 TaskType = Literal["inspection", "repair", "overhaul"]
@@ -43,6 +50,17 @@ class Task(DueAnswer):
     completed_by: UUID | None
     completed_hours: Hours | None
     completed_cycles: int | None
+    mandatory: bool
+    early: bool | None = Field(
+        description="completed before any limit reached its due-soon window (no credit given)"
+    )
+    record_entry: bool = Field(
+        description="completed by transcribing a signed paper record, not signed in AMSS"
+    )
+    certified_by_user_id: UUID | None
+    certified_by_name: str | None
+    certificate_number: str | None
+    record_reference: str | None
     version: int
     created_at: datetime
     updated_at: datetime
@@ -71,6 +89,9 @@ class TaskCreate(BaseModel):
     due_cycles: int | None = Field(None, ge=0, le=10_000_000)
     assigned_mechanic_id: UUID | None = None
     notes: Notes | None = None
+    mandatory: bool = Field(
+        False, description="overdue, it grounds the aircraft (an AD, a defect that must be fixed)"
+    )
     org_id: UUID | None = Field(None, description="admin only: the organization")
 
     @model_validator(mode="after")
@@ -91,6 +112,7 @@ class TaskUpdate(BaseModel):
     due_cycles: int | None = Field(None, ge=0, le=10_000_000)
     assigned_mechanic_id: UUID | None = None
     notes: Notes | None = None
+    mandatory: bool | None = None
     version: int | None = Field(
         None, ge=1, description="optimistic concurrency: the version you read"
     )
@@ -118,8 +140,28 @@ class TaskTransition(BaseModel):
         None, description="default: the meters at completed_at"
     )
     completed_cycles: int | None = Field(None, ge=0, le=10_000_000)
-    allow_early_completion: bool = False
+    allow_early_completion: bool = Field(
+        False,
+        description="accepted for the original system's clients and ignored: early work "
+        "is always allowed and never earns credit",
+    )
+    certified_by_name: PersonName | None = Field(
+        None, description="record entry: who signed the paper record"
+    )
+    certificate_number: CertificateNumber | None = Field(
+        None, description="record entry: the signer's certificate number"
+    )
+    record_reference: RecordReference | None = Field(
+        None, description="record entry: the work order or logbook entry transcribed"
+    )
     org_id: UUID | None = Field(None, description="admin only: the organization")
+
+    def record_entry_fields(self) -> dict[str, str | None]:
+        return {
+            "certified_by_name": self.certified_by_name,
+            "certificate_number": self.certificate_number,
+            "record_reference": self.record_reference,
+        }
 
 
 def to_task(row: RowMapping, now: datetime) -> Task:

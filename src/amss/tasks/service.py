@@ -13,7 +13,7 @@ from uuid import UUID
 from sqlalchemy.engine import RowMapping
 
 from amss.audit import journal
-from amss.auth.rules import Caller, authorize, may_work_on
+from amss.auth.rules import Caller, authorize, certificate_for, may_work_on
 from amss.compliance import service as compliance
 from amss.db.uow import UnitOfWork
 from amss.due import engine, records
@@ -28,6 +28,7 @@ from amss.kit.patching import patch_values
 from amss.kit.tenancy import act_in
 from amss.kit.timefmt import local_date, moment_of, utcnow, zone
 from amss.parts import service as parts
+from amss.programs.repository import ProgramRepository
 from amss.tasks import rules
 from amss.tasks.schemas import (
     Task,
@@ -40,6 +41,8 @@ from amss.tasks.schemas import (
 from amss.users.repository import UserRepository
 
 LIMIT_FIELDS = ("due_at", "due_hours", "due_cycles")
+# What a generated task takes from its program; a change to it is a change of the program.
+PROGRAM_FIELDS = (*LIMIT_FIELDS, "mandatory")
 
 
 async def _check_mechanic(uow: UnitOfWork, caller: Caller, user_id: UUID | None) -> None:
@@ -129,10 +132,13 @@ async def update_task(
     _check_version(task, data.version)
     if task["state"] in rules.FINAL_STATES:
         raise Conflict(f"task {task['title']!r} is {task['state']}; it can no longer change")
-    sent = patch_values(data, exclude=("org_id", "version"), required=("title", "type"))
-    if task["program_id"] is not None and set(LIMIT_FIELDS) & sent.keys():
+    sent = patch_values(
+        data, exclude=("org_id", "version"), required=("title", "type", "mandatory")
+    )
+    if task["program_id"] is not None and set(PROGRAM_FIELDS) & sent.keys():
         raise Conflict(
-            "the limits of a generated task come from its maintenance program; change the program"
+            "the limits and mandatory flag of a generated task come from its maintenance "
+            "program; change the program"
         )
     if "assigned_mechanic_id" in sent:
         await _check_mechanic(uow, caller, sent["assigned_mechanic_id"])
@@ -151,7 +157,7 @@ async def update_task(
             entity_version=row["version"],
             events=[catalogue.task_updated(row, changes)],
         )
-        if set(LIMIT_FIELDS) & changes.keys():
+        if set(PROGRAM_FIELDS) & changes.keys():
             await engine.after_change(
                 uow, caller, reason=f"task {row['title']!r} changed", aircraft_ids=[craft["id"]]
             )
@@ -216,10 +222,50 @@ async def _start(
     return values
 
 
+async def _certification(
+    uow: UnitOfWork, caller: Caller, task: RowMapping, data: TaskTransition
+) -> rules.Certification:
+    """Who certifies this completion, in which of the two forms of SPEC §6.5 (403 or 400
+    saying what is missing)."""
+    entered = data.record_entry_fields()
+    if rules.completion_form(caller.role, entered) == "record_entry":
+        return rules.record_entry(entered)
+    act = "complete a task"
+    assigned = task["assigned_mechanic_id"]
+    if assigned is not None and assigned != caller.user_id:
+        raise Forbidden(
+            f"task {task['title']!r} is assigned to another mechanic; only they sign its "
+            "completion (or a planner enters it from the signed paper record)"
+        )
+    required = None
+    if task["program_id"] is not None:
+        program = await ProgramRepository(uow.session, caller.org_id).get(task["program_id"])
+        required = program["required_authorization"] if program else None
+    signer = await UserRepository(uow.session, caller.home_org_id).certifier(caller.user_id)
+    certificate = certificate_for(
+        caller,
+        signer["certificate_number"] if signer else None,
+        act,
+        authorizations=signer["authorizations"] if signer else (),
+        required=required,
+        otherwise="a planner may enter the completion from the signed paper record "
+        f"({', '.join(rules.RECORD_ENTRY_FIELDS)})",
+    )
+    assert signer is not None
+    return rules.Certification(
+        record_entry=False,
+        certified_by_user_id=caller.user_id,
+        certified_by_name=signer["name"],
+        certificate_number=certificate,
+        record_reference=None,
+    )
+
+
 async def _complete(
     uow: UnitOfWork, caller: Caller, craft: RowMapping, task: RowMapping, data: TaskTransition
 ) -> dict[str, Any]:
     notes = rules.work_done(data.notes)
+    certified = await _certification(uow, caller, task, data)
     now = utcnow()
     where = zone(craft["time_zone"])
     done_at = moment_of(data.completed_at, where) if data.completed_at is not None else now
@@ -230,13 +276,6 @@ async def _complete(
         )
         previous = newest[task["program_id"]]["performed_at"] if newest else None
     rules.check_completed_at(done_at, now, basis_at=task["basis_at"], previous=previous)
-    rules.check_early_completion(
-        task["title"],
-        task["end_time"],
-        now,
-        by_mechanic=caller.role == "mechanic",
-        allowed=data.allow_early_completion,
-    )
     items = await compliance.items_of(uow, caller, task["id"])
     rules.check_compliance_items([rules.ItemState.of(item.model_dump()) for item in items])
     meters_now = Meters(craft["flight_hours_total"], craft["cycles_total"])
@@ -249,26 +288,39 @@ async def _complete(
     hours, cycles = rules.completion_meters(
         data.completed_hours, data.completed_cycles, at_completion=at_completion, now=meters_now
     )
+    tasks = TaskRepository(uow.session, caller.org_id)
+    early = None
+    if any(task[name] is not None for name in LIMIT_FIELDS):
+        early = rules.is_early(await tasks.status_at(task["id"], done_at, hours, cycles))
     reserved = await parts.active_reservations(uow, caller, task["id"])
     used = rules.check_parts_used(data.parts_used or [], reserved)
     await parts.settle_all(uow, caller, task, used)
     await AircraftRepository(uow.session, caller.org_id).record_maintenance(craft["id"], done_at)
+    also_done: list[UUID] = []
     if task["program_id"] is not None:
+        # The requirement itself and every one it satisfies (the annual does the 100-hour):
+        # one last-done record each at the same point, linked to this task.
+        also_done = await ProgramRepository(uow.session, caller.org_id).also_done(
+            task["program_id"], craft["id"]
+        )
         await records.write(
             uow,
             caller,
             [
                 records.Accomplishment(
-                    program_id=task["program_id"],
+                    program_id=program_id,
                     aircraft_id=craft["id"],
                     performed_at=done_at,
                     performed_hours=hours,
                     performed_cycles=cycles,
                     source="task",
-                    reference=f"maintenance task {task['id']}",
+                    reference=certified.record_reference or f"maintenance task {task['id']}",
                     task_id=task["id"],
-                    certified_by_user_id=caller.user_id,
+                    certified_by_user_id=certified.certified_by_user_id,
+                    certified_by_name=certified.certified_by_name,
+                    certificate_number=certified.certificate_number,
                 )
+                for program_id in [task["program_id"], *also_done]
             ],
         )
     return {
@@ -278,6 +330,13 @@ async def _complete(
         "completed_by": caller.user_id,
         "completed_hours": hours,
         "completed_cycles": cycles,
+        "early": early,
+        "record_entry": certified.record_entry,
+        "certified_by_user_id": certified.certified_by_user_id,
+        "certified_by_name": certified.certified_by_name,
+        "certificate_number": certified.certificate_number,
+        "record_reference": certified.record_reference,
+        "also_done": also_done,
     }
 
 
@@ -328,6 +387,7 @@ async def transition(
         values = await _complete(uow, caller, craft, task, data)
     else:
         values = await _cancel(uow, caller, task, data)
+    also_done: list[UUID] = values.pop("also_done", [])
     row = await TaskRepository(uow.session, caller.org_id).update(task_id, **values)
     assert row is not None
     details: dict[str, Any] = {"changes": {"state": {"old": task["state"], "new": data.new_state}}}
@@ -337,6 +397,13 @@ async def transition(
             completed_hours=values["completed_hours"],
             completed_cycles=values["completed_cycles"],
             parts_used=data.parts_used or [],
+            early=values["early"],
+            record_entry=values["record_entry"],
+            certified_by_user_id=values["certified_by_user_id"],
+            certified_by_name=values["certified_by_name"],
+            certificate_number=values["certificate_number"],
+            record_reference=values["record_reference"],
+            also_done=also_done,
         )
     reason = values.get("cancel_reason")
     if reason is not None:
@@ -358,7 +425,9 @@ async def transition(
             caller,
             reason=f"task {task['title']!r} {data.new_state}",
             aircraft_ids=[craft["id"]],
-            program_ids=[task["program_id"]] if task["program_id"] is not None else None,
+            program_ids=[task["program_id"], *also_done]
+            if task["program_id"] is not None
+            else None,
         )
         current = await AircraftRepository(uow.session, caller.org_id).get_or_404(craft["id"])
         await _back_in_service(uow, caller, current, row, lifts_grounding=was_overdue)

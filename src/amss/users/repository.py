@@ -21,6 +21,13 @@ class UserRepository(ScopedRepository):
         NaturalKey("email", "a user with email {value} already exists in this organization"),
     )
 
+    async def certifier(self, caller_user_id: UUID | None) -> RowMapping | None:
+        """The acting user's own row, for a certifying act (its certificate, its
+        authorizations); None for the system."""
+        if caller_user_id is None:
+            return None
+        return await self.get(caller_user_id)
+
     async def list_page(self, page: Page, filters: dict[str, Any]) -> tuple[list[RowMapping], int]:
         statement = self.select()
         if filters.get("role"):

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from amss.auth.passwords import MIN_PASSWORD_LENGTH
 from amss.auth.rules import Role
+from amss.kit.types import AuthorizationTag, CertificateNumber
 
 
 def _email(value: str) -> str:
@@ -39,6 +40,8 @@ Password = Annotated[
     ),
 ]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Authorizations = Annotated[list[AuthorizationTag], Field(max_length=20)]
+CERTIFYING_FIELDS = ("certificate_number", "authorizations")
 
 
 class UserCreate(BaseModel):
@@ -47,6 +50,12 @@ class UserCreate(BaseModel):
     password: Password
     role: Role
     name: Name | None = None
+    certificate_number: CertificateNumber | None = Field(
+        None, description="makes the user a certifying user (completes tasks, signs items)"
+    )
+    authorizations: Authorizations = Field(
+        default_factory=list, description="upper-case tags the certificate carries (A&P, IA)"
+    )
     org_id: UUID | None = Field(
         None, description="admin only: create the user in this organization"
     )
@@ -58,6 +67,10 @@ class UserUpdate(BaseModel):
     password: Password | None = None
     role: Role | None = None
     name: Name | None = None
+    certificate_number: CertificateNumber | None = Field(
+        None, description="null clears it: the user no longer certifies"
+    )
+    authorizations: Authorizations | None = None
     org_id: UUID | None = Field(None, description="admin only: the user's organization")
 
 
@@ -67,6 +80,8 @@ class User(BaseModel):
     email: str
     name: str | None
     role: Role
+    certificate_number: str | None
+    authorizations: list[str]
     last_login: datetime | None
     version: int
     created_at: datetime

@@ -9,14 +9,14 @@ from amss.audit import journal
 from amss.auth.passwords import hash_password
 from amss.auth.rules import Caller, authorize, check_user_management
 from amss.db.uow import UnitOfWork
-from amss.kit.errors import Conflict
+from amss.kit.errors import Conflict, Forbidden
 from amss.kit.pagination import Page
 from amss.kit.patching import patch_values
 from amss.kit.tenancy import act_in
 from amss.users.repository import UserRepository
-from amss.users.schemas import User, UserCreate, UserUpdate
+from amss.users.schemas import CERTIFYING_FIELDS, User, UserCreate, UserUpdate
 
-PUBLIC_FIELDS = ("email", "name", "role")
+PUBLIC_FIELDS = ("email", "name", "role", "certificate_number", "authorizations")
 
 
 async def create_user(uow: UnitOfWork, caller: Caller, data: UserCreate) -> User:
@@ -29,6 +29,8 @@ async def create_user(uow: UnitOfWork, caller: Caller, data: UserCreate) -> User
         email=data.email,
         name=data.name,
         role=data.role,
+        certificate_number=data.certificate_number,
+        authorizations=sorted(set(data.authorizations)),
         password_hash=await hash_password(data.password),
     )
     await journal.record(
@@ -63,8 +65,15 @@ async def update_user(uow: UnitOfWork, caller: Caller, user_id: UUID, data: User
     repo = UserRepository(uow.session, caller.org_id)
     current = await repo.get_or_404(user_id, for_update=True)
     authorize(caller, "users.write")
-    sent = patch_values(data, required=("email", "password", "role"))
+    sent = patch_values(data, required=("email", "password", "role", "authorizations"))
     check_user_management(caller, target_role=current["role"], new_role=sent.get("role"))
+    if user_id == caller.user_id and set(CERTIFYING_FIELDS) & sent.keys():
+        raise Forbidden(
+            "a certificate number and its authorizations are recorded by another administrator, "
+            "never by the user itself"
+        )
+    if "authorizations" in sent:
+        sent["authorizations"] = sorted(set(sent["authorizations"]))
     if "email" in sent:
         await repo.ensure_unique("email", sent["email"], except_id=user_id)
     password = sent.pop("password", None)
