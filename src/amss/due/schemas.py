@@ -105,6 +105,10 @@ class Requirement(BaseModel):
     tolerance_cycles: int | None
     tolerance_days: int | None
     next_due_basis: str
+    mandatory: bool = Field(description="overdue, it grounds the aircraft")
+    required_authorization: str | None = Field(
+        description="the authorization a certifying user needs to sign its completion"
+    )
     last_done: ComplianceRecord | None
     open_task: DueListItem | None
 
