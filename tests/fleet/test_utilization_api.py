@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.auth.rules import Role
 from tests.support.api import assert_error, ok
-from tests.support.dates import day
+from tests.support.dates import Day, day, resolved
 from tests.support.factories import make_aircraft, make_org, make_utilization
 from tests.support.steps import add_aircraft, add_program
 from tests.support.tenant import Tenant, make_tenant
@@ -119,8 +119,8 @@ async def test_same_external_id_twice_returns_the_first_entry_and_adds_once(
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"flight_date": day(1)}, "flight_date"),  # tomorrow
-        ({"flight_date": day(1) + "T00:30:00Z"}, "flight_date"),
+        ({"flight_date": Day(1)}, "flight_date"),  # tomorrow
+        ({"flight_date": Day(1, "T00:30:00Z")}, "flight_date"),
         ({"flight_date": "2024-13-01"}, "flight_date"),
         ({"flight_date": "yesterday"}, "flight_date"),
         ({"flight_date": "2024-01-01T10:00:00"}, "flight_date"),  # date-time without offset
@@ -142,7 +142,7 @@ async def test_implausible_entries_are_400_naming_the_field(
     client: httpx.AsyncClient, tenant: Tenant, change: dict[str, Any], field: str
 ) -> None:
     aircraft_id = await add(tenant, flight_hours_total=10, cycles_total=5)
-    body = {"flight_date": day(-1), "flight_hours": 1.0, "cycles": 1, **change}
+    body = {"flight_date": day(-1), "flight_hours": 1.0, "cycles": 1, **resolved(change)}
     response = await client.post(
         f"{API}/{aircraft_id}/utilization", json=body, headers=tenant.headers("scheduler")
     )
@@ -285,19 +285,19 @@ async def test_a_correction_taking_cycles_below_zero_names_cycles(
 @pytest.mark.parametrize(
     ("given", "stored"),
     [
-        (day(-2), day(-2)),
-        (day(-2) + "T18:45:00Z", day(-2)),
-        (day(-2) + "T23:30:00-02:00", day(-1)),  # its UTC date
-        (day(-2) + "T00:30:00+01:00", day(-3)),
+        (Day(-2), Day(-2)),
+        (Day(-2, "T18:45:00Z"), Day(-2)),
+        (Day(-2, "T23:30:00-02:00"), Day(-1)),  # its UTC date
+        (Day(-2, "T00:30:00+01:00"), Day(-3)),
     ],
 )
 async def test_flight_date_accepts_a_date_or_an_rfc3339_date_time(
-    client: httpx.AsyncClient, tenant: Tenant, given: str, stored: str
+    client: httpx.AsyncClient, tenant: Tenant, given: Day, stored: Day
 ) -> None:
     aircraft_id = await add(tenant)
-    response = await record(tenant, aircraft_id, flight_date=given)
+    response = await record(tenant, aircraft_id, flight_date=str(given))
     assert response.status_code == 201, response.text
-    assert response.json()["flight_date"] == stored
+    assert response.json()["flight_date"] == str(stored)
 
 
 # --- who may record --------------------------------------------------------------------------
@@ -346,10 +346,10 @@ async def test_utilization_of_an_unknown_or_deleted_aircraft_is_404(
     [
         # Day 0 is the initial entry: the meters the aircraft entered AMSS with, today.
         ({}, [0, 1, 3, 5]),
-        ({"from": day(-3)}, [0, 1, 3]),
-        ({"to": day(-3)}, [3, 5]),
-        ({"from": day(-3), "to": day(-3)}, [3]),
-        ({"from": day(-2), "to": day(-2)}, []),
+        ({"from": Day(-3)}, [0, 1, 3]),
+        ({"to": Day(-3)}, [3, 5]),
+        ({"from": Day(-3), "to": Day(-3)}, [3]),
+        ({"from": Day(-2), "to": Day(-2)}, []),
         ({"limit": 1, "offset": 1}, [1]),
     ],
 )
@@ -359,7 +359,7 @@ async def test_list_is_newest_flight_date_first_with_total_and_date_filters(
     aircraft_id = await add(tenant)
     for days_ago in (5, 1, 3):
         assert (await record(tenant, aircraft_id, flight_date=day(-days_ago))).status_code == 201
-    response = await entries(tenant, aircraft_id, **params)
+    response = await entries(tenant, aircraft_id, **resolved(params))
     assert [row["flight_date"] for row in response.json()] == [day(-n) for n in expected]
     total = 4 if "limit" in params else len(expected)
     assert response.headers["x-total-count"] == str(total)

@@ -3,7 +3,9 @@ run across midnight), for the dates tests send and the moments they freeze the c
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 
 def today() -> date:
@@ -20,3 +22,26 @@ def day(offset: int = 0) -> str:
 def frozen_now() -> datetime:
     """A moment to freeze the clock at (``clock_at``): now, to the second."""
     return datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class Day:
+    """A day relative to today in test parameters, made a date only when the test runs
+    (``resolved``): ``Day(1, "T00:30:00Z")`` is half past midnight tomorrow."""
+
+    offset: int
+    suffix: str = ""
+
+    def __str__(self) -> str:
+        return day(self.offset) + self.suffix
+
+
+def resolved(value: Any) -> Any:
+    """``value`` with every ``Day`` in it (inside dicts and lists too) made its date."""
+    if isinstance(value, Day):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: resolved(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [resolved(inner) for inner in value]
+    return value

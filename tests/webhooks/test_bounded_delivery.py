@@ -97,9 +97,10 @@ async def test_a_dripping_answer_is_cut_at_the_attempts_one_deadline(
     [attempt] = row.attempts
     assert attempt["error"] == "timed out: no complete answer within 10 s"
     assert attempt["response_code"] is None
-    # Each byte came within a second, so only a deadline over the whole attempt ends it;
-    # per-read timeouts would have waited for all 100,000 bytes.
-    assert 9_000 <= attempt["duration_ms"] < 13_000, attempt["duration_ms"]
+    # Each byte came within a second, so only a deadline over the whole attempt ends it:
+    # it waited for the deadline, and not for all 100,000 bytes (over a day at that pace;
+    # the minute is a bound on behaviour, not a speed target).
+    assert 9_000 <= attempt["duration_ms"] < 60_000, attempt["duration_ms"]
     print(f"\ndripping receiver attempt: {attempt['duration_ms']} ms")
     assert BODY_KEPT == 1024
 
@@ -182,7 +183,7 @@ async def test_hostile_receivers_hold_every_delivery_slot_and_the_due_sweep_stil
         row = await delivery_row(database, item)
         first = row.attempts[0]
         assert row.status == "failed" and first["error"].startswith("timed out"), first
-        assert first["duration_ms"] < 13_000
+        assert first["duration_ms"] < 60_000  # cut at the deadline, not after the whole drip
     for _, item in bombs:
         row = await delivery_row(database, item)
         assert row.status == "failed" and row.attempts[0]["response_code"] == 500
