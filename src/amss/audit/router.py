@@ -52,9 +52,9 @@ async def list_audit_logs(
     response: Response,
     filters: FiltersDep,
 ) -> list[AuditLog]:
-    rows, total = await service.list_audit_logs(uow, caller, filters, page)
+    items, total = await service.list_audit_logs(uow, caller, filters, page)
     set_total(response, total)
-    return [AuditLog.model_validate(dict(row)) for row in rows]
+    return items
 
 
 @router.get(

@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 from uuid import UUID
 
 from sqlalchemy import select
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from amss.audit import journal
 from amss.audit.repository import AuditRepository
-from amss.audit.schemas import AuditFilters, ChainVerification
+from amss.audit.schemas import AuditFilters, AuditLog, ChainVerification
 from amss.auth.rules import Caller, authorize
 from amss.db.tables import organizations
 from amss.db.uow import UnitOfWork
@@ -49,11 +48,12 @@ def _scope_filters(caller: Caller, filters: AuditFilters) -> AuditFilters:
 
 async def list_audit_logs(
     uow: UnitOfWork, caller: Caller, filters: AuditFilters, page: Page
-) -> tuple[list[RowMapping], int]:
+) -> tuple[list[AuditLog], int]:
     authorize(caller, "audit.read")
-    return await AuditRepository(uow.session, caller.org_id).page(
+    rows, total = await AuditRepository(uow.session, caller.org_id).page(
         _scope_filters(caller, filters), page
     )
+    return [AuditLog.model_validate(dict(row)) for row in rows], total
 
 
 async def start_export(uow: UnitOfWork, caller: Caller, filters: AuditFilters) -> None:

@@ -22,7 +22,6 @@ from amss.webhooks.schemas import (
     Webhook,
     WebhookCreate,
     WebhookCreated,
-    to_delivery,
 )
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=JSONRoute)
@@ -55,15 +54,12 @@ async def create_webhook(
 ) -> WebhookCreated:
     # The stored response (for Idempotency-Key replays) must never hold the secret.
     never_replay(request, "secret", "secret_standard")
-    row, secret = await service.create_webhook(
+    return await service.create_webhook(
         uow,
         caller,
         body,
         policy=destination_policy(request),
         box=request.app.state.secret_box,
-    )
-    return WebhookCreated.model_validate(
-        {**dict(row), "secret": secret.hex, "secret_standard": secret.standard}
     )
 
 
@@ -76,9 +72,9 @@ async def create_webhook(
 async def list_webhooks(
     caller: ActingCallerDep, uow: UowDep, page: PageDep, response: Response
 ) -> list[Webhook]:
-    rows, total = await service.list_webhooks(uow, caller, page)
+    items, total = await service.list_webhooks(uow, caller, page)
     set_total(response, total)
-    return [Webhook.model_validate(dict(row)) for row in rows]
+    return items
 
 
 @router.get(
@@ -88,7 +84,7 @@ async def list_webhooks(
     responses=READ_ERRORS,
 )
 async def get_webhook(webhook_id: UUID, caller: ActingCallerDep, uow: UowDep) -> Webhook:
-    return Webhook.model_validate(dict(await service.get_webhook(uow, caller, webhook_id)))
+    return await service.get_webhook(uow, caller, webhook_id)
 
 
 @router.delete(
@@ -113,10 +109,7 @@ async def delete_webhook(webhook_id: UUID, caller: ActingCallerDep, uow: UowDep)
 async def test_webhook(
     webhook_id: UUID, request: Request, caller: ActingCallerDep, uow: UowDep
 ) -> Queued:
-    delivery_id = await service.send_test(
-        uow, caller, webhook_id, limiter=request.app.state.rate_limiter
-    )
-    return Queued(delivery_id=delivery_id, status="pending")
+    return await service.send_test(uow, caller, webhook_id, limiter=request.app.state.rate_limiter)
 
 
 @router.get(
@@ -133,9 +126,9 @@ async def list_deliveries(
     response: Response,
     status: Annotated[DeliveryStatus | None, Query()] = None,
 ) -> list[Delivery]:
-    rows, total = await service.list_deliveries(uow, caller, webhook_id, page, status)
+    items, total = await service.list_deliveries(uow, caller, webhook_id, page, status)
     set_total(response, total)
-    return [to_delivery(row) for row in rows]
+    return items
 
 
 @router.post(

@@ -27,7 +27,14 @@ from amss.orgs.repository import OrganizationRepository
 from amss.webhooks.guard import Resolver, UnsafeDestination, check_destination, system_resolver
 from amss.webhooks.repository import DeliveryRepository, WebhookRepository
 from amss.webhooks.rules import Secret
-from amss.webhooks.schemas import WebhookCreate
+from amss.webhooks.schemas import (
+    Delivery,
+    Queued,
+    Webhook,
+    WebhookCreate,
+    WebhookCreated,
+    to_delivery,
+)
 
 # POST /webhooks/{id}/test: each one makes a real request to the receiver.
 TESTS_PER_MINUTE = 5
@@ -64,7 +71,8 @@ async def create_webhook(
     *,
     policy: DestinationPolicy,
     box: SecretBox,
-) -> tuple[RowMapping, Secret]:
+) -> WebhookCreated:
+    """The new subscription with its signing secret: the only time the secret is shown."""
     caller = await act_in(uow, caller, data.org_id)
     authorize(caller, "webhooks.write")
     try:
@@ -103,21 +111,22 @@ async def create_webhook(
         entity_version=row["version"],
     )
     await uow.commit()
-    return row, secret
+    return WebhookCreated.model_validate(
+        {**dict(row), "secret": secret.hex, "secret_standard": secret.standard}
+    )
 
 
-async def get_webhook(uow: UnitOfWork, caller: Caller, webhook_id: UUID) -> RowMapping:
+async def get_webhook(uow: UnitOfWork, caller: Caller, webhook_id: UUID) -> Webhook:
     """A webhook, also once deleted (``active: false``)."""
     row = await _webhook_with_deleted(uow, caller, webhook_id)
     authorize(caller, "webhooks.read")
-    return row
+    return Webhook.model_validate(dict(row))
 
 
-async def list_webhooks(
-    uow: UnitOfWork, caller: Caller, page: Page
-) -> tuple[list[RowMapping], int]:
+async def list_webhooks(uow: UnitOfWork, caller: Caller, page: Page) -> tuple[list[Webhook], int]:
     authorize(caller, "webhooks.read")
-    return await WebhookRepository(uow.session, caller.org_id).list_page(page)
+    rows, total = await WebhookRepository(uow.session, caller.org_id).list_page(page)
+    return [Webhook.model_validate(dict(row)) for row in rows], total
 
 
 async def delete_webhook(uow: UnitOfWork, caller: Caller, webhook_id: UUID) -> None:
@@ -142,7 +151,7 @@ async def delete_webhook(uow: UnitOfWork, caller: Caller, webhook_id: UUID) -> N
 
 async def send_test(
     uow: UnitOfWork, caller: Caller, webhook_id: UUID, *, limiter: RateLimiter
-) -> UUID:
+) -> Queued:
     """A ``webhook.test`` event for this subscription only; repeatable, a few a minute."""
     hook = await _webhook_with_deleted(uow, caller, webhook_id)
     authorize(caller, "webhooks.write")
@@ -182,15 +191,18 @@ async def send_test(
     )
     await defer(uow.session, delivery_jobs(webhook_id, [delivery_id]))
     await uow.commit()
-    return delivery_id
+    return Queued(delivery_id=delivery_id, status="pending")
 
 
 async def list_deliveries(
     uow: UnitOfWork, caller: Caller, webhook_id: UUID, page: Page, status: str | None
-) -> tuple[list[RowMapping], int]:
+) -> tuple[list[Delivery], int]:
     await _webhook_with_deleted(uow, caller, webhook_id)
     authorize(caller, "webhooks.read")
-    return await DeliveryRepository(uow.session, caller.org_id).of_webhook(webhook_id, page, status)
+    rows, total = await DeliveryRepository(uow.session, caller.org_id).of_webhook(
+        webhook_id, page, status
+    )
+    return [to_delivery(row) for row in rows], total
 
 
 async def redeliver(uow: UnitOfWork, caller: Caller, webhook_id: UUID, delivery_id: UUID) -> None:
