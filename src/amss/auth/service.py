@@ -96,14 +96,7 @@ async def login(
     ]
     if not matches:
         for user in candidates:
-            await journal.record(
-                uow,
-                _caller_for(user, client),
-                entity_type="user",
-                entity_id=user["id"],
-                action="login",
-                details={"result": "failure", "reason": "wrong password"},
-            )
+            await _audit_login(uow, user, client, {"result": "failure", "reason": "wrong password"})
         await uow.commit()
         raise Unauthenticated(INVALID_CREDENTIALS)
     if len(matches) > 1:
@@ -116,16 +109,23 @@ async def login(
         update(users).where(users.c.id == user["id"]).values(last_login=utcnow())
     )
     pair = await _issue(uow, signer, user, uuid.uuid4(), refresh_ttl)
+    await _audit_login(uow, user, client, {"result": "success"})
+    await uow.commit()
+    return pair
+
+
+async def _audit_login(
+    uow: UnitOfWork, user: RowMapping, client: ClientInfo, outcome: dict[str, str]
+) -> None:
+    """Every login attempt on a known account is audited (SPEC §3), as that user."""
     await journal.record(
         uow,
         _caller_for(user, client),
         entity_type="user",
         entity_id=user["id"],
         action="login",
-        details={"result": "success"},
+        details=outcome,
     )
-    await uow.commit()
-    return pair
 
 
 async def _revoke_family(uow: UnitOfWork, family_id: UUID) -> None:

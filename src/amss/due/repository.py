@@ -15,6 +15,7 @@ from uuid import UUID
 from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.engine import Row, RowMapping
+from sqlalchemy.sql.elements import ColumnElement
 
 from amss.db.scoped import ScopedRepository, fetch_first, fetch_page
 from amss.db.tables import compliance_records, maintenance_programs, maintenance_tasks
@@ -178,18 +179,11 @@ class RecordRepository(ScopedRepository):
         order = [compliance_records.c.performed_at.desc(), compliance_records.c.created_at.desc()]
         return await self.page(statement, page, order)
 
-    async def newest(
-        self, aircraft_id: UUID, program_ids: Sequence[UUID]
-    ) -> dict[UUID, RowMapping]:
-        """The baseline of each of these programs on one aircraft, in one query."""
-        if not program_ids:
-            return {}
+    async def _newest_by_program(self, *where: ColumnElement[bool]) -> dict[UUID, RowMapping]:
+        """The newest record of each program among those ``where`` selects."""
         rows = await self.session.execute(
             self.select()
-            .where(
-                compliance_records.c.aircraft_id == aircraft_id,
-                compliance_records.c.program_id.in_(program_ids),
-            )
+            .where(*where)
             .ext(distinct_on(compliance_records.c.program_id))
             .order_by(
                 compliance_records.c.program_id,
@@ -199,26 +193,26 @@ class RecordRepository(ScopedRepository):
         )
         return {row["program_id"]: row for row in rows.mappings()}
 
+    async def newest(
+        self, aircraft_id: UUID, program_ids: Sequence[UUID]
+    ) -> dict[UUID, RowMapping]:
+        """The baseline of each of these programs on one aircraft, in one query."""
+        if not program_ids:
+            return {}
+        return await self._newest_by_program(
+            compliance_records.c.aircraft_id == aircraft_id,
+            compliance_records.c.program_id.in_(program_ids),
+        )
+
     async def newest_of_programs(
         self, pairs: Sequence[tuple[UUID, UUID]]
     ) -> dict[UUID, RowMapping]:
         """The baseline of each (program, its one aircraft) pair, by program, in one query."""
         if not pairs:
             return {}
-        wanted = tuple_(compliance_records.c.program_id, compliance_records.c.aircraft_id).in_(
-            pairs
+        return await self._newest_by_program(
+            tuple_(compliance_records.c.program_id, compliance_records.c.aircraft_id).in_(pairs)
         )
-        rows = await self.session.execute(
-            self.select()
-            .where(wanted)
-            .ext(distinct_on(compliance_records.c.program_id))
-            .order_by(
-                compliance_records.c.program_id,
-                compliance_records.c.performed_at.desc(),
-                compliance_records.c.created_at.desc(),
-            )
-        )
-        return {row["program_id"]: row for row in rows.mappings()}
 
     async def requirement(self, program_id: UUID) -> RowMapping:
         """The (live) program a record is for; 404 for another organization's."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from uuid import UUID
 
 from prometheus_client import Counter, Gauge
@@ -10,7 +9,7 @@ from sqlalchemy import text
 
 from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
-from amss.events.queue import defer, delivery_jobs, dispatch_job
+from amss.events.queue import defer, dispatch_job, jobs_for_deliveries
 from amss.events.stream import EVENTS_STREAM, StreamPublisher
 
 BATCH = 500
@@ -63,17 +62,7 @@ async def dispatch_events(database: Database, stream: StreamPublisher, org_id: U
             payloads = list(row.payloads)
             if not payloads:
                 return dispatched
-            by_webhook: dict[str, list[str]] = defaultdict(list)
-            for webhook_id, delivery_id in row.deliveries:
-                by_webhook[webhook_id].append(delivery_id)
-            await defer(
-                uow.session,
-                [
-                    job
-                    for webhook_id, ids in by_webhook.items()
-                    for job in delivery_jobs(webhook_id, ids)
-                ],
-            )
+            await defer(uow.session, jobs_for_deliveries(row.deliveries))
             await uow.commit()
         dispatched += len(payloads)
         outbox_events_processed_total.inc(len(payloads))

@@ -7,7 +7,7 @@ and only if the change that asked for it committed. Its insert trigger NOTIFYs t
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -87,6 +87,21 @@ def delivery_jobs(
             scheduled_at=scheduled_at,
         )
         for number, batch in enumerate(batches)
+    ]
+
+
+def jobs_for_deliveries(
+    deliveries: Iterable[tuple[UUID | str, UUID | str]], *, scheduled_at: datetime | None = None
+) -> list[Job]:
+    """Delivery jobs for (webhook id, delivery id) pairs of any webhooks: each webhook's
+    deliveries batched over its lanes (``delivery_jobs``)."""
+    by_webhook: dict[str, list[UUID | str]] = {}
+    for webhook_id, delivery_id in deliveries:
+        by_webhook.setdefault(str(webhook_id), []).append(delivery_id)
+    return [
+        job
+        for webhook_id, ids in by_webhook.items()
+        for job in delivery_jobs(webhook_id, ids, scheduled_at=scheduled_at)
     ]
 
 

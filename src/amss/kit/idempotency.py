@@ -20,6 +20,7 @@ from uuid import UUID
 
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,6 +44,15 @@ class Claim:
     sealed: bool = False
 
 
+def _the_key(claim: Claim) -> tuple[ColumnElement[bool], ...]:
+    """The row of ``claim``: keys are unique per organization and user."""
+    return (
+        idempotency_keys.c.org_id == claim.org_id,
+        idempotency_keys.c.user_id == claim.user_id,
+        idempotency_keys.c.key == claim.key,
+    )
+
+
 current_claim: ContextVar[Claim | None] = ContextVar("idempotency_claim", default=None)
 
 
@@ -57,9 +67,7 @@ async def seal_current_claim(session: AsyncSession) -> Claim | None:
     await session.execute(
         update(idempotency_keys)
         .where(
-            idempotency_keys.c.org_id == claim.org_id,
-            idempotency_keys.c.user_id == claim.user_id,
-            idempotency_keys.c.key == claim.key,
+            *_the_key(claim),
             idempotency_keys.c.state == "in_progress",
         )
         .values(state="committed")
@@ -154,9 +162,7 @@ class IdempotencyStore:
                 (
                     await session.execute(
                         select(idempotency_keys).where(
-                            idempotency_keys.c.org_id == claim.org_id,
-                            idempotency_keys.c.user_id == claim.user_id,
-                            idempotency_keys.c.key == claim.key,
+                            *_the_key(claim),
                         )
                     )
                 )
@@ -180,9 +186,7 @@ class IdempotencyStore:
             await session.execute(
                 update(idempotency_keys)
                 .where(
-                    idempotency_keys.c.org_id == claim.org_id,
-                    idempotency_keys.c.user_id == claim.user_id,
-                    idempotency_keys.c.key == claim.key,
+                    *_the_key(claim),
                 )
                 .values(
                     state="completed",
@@ -199,9 +203,7 @@ class IdempotencyStore:
         async with self.session_factory() as session:
             await session.execute(
                 delete(idempotency_keys).where(
-                    idempotency_keys.c.org_id == claim.org_id,
-                    idempotency_keys.c.user_id == claim.user_id,
-                    idempotency_keys.c.key == claim.key,
+                    *_the_key(claim),
                     idempotency_keys.c.state == "in_progress",
                 )
             )

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from amss.config import Settings
 from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
-from amss.events.queue import DELIVER_TASK, defer, delivery_jobs
+from amss.events.queue import DELIVER_TASK, defer, delivery_jobs, jobs_for_deliveries
 from amss.events.stream import DEAD_LETTER_STREAM, StreamPublisher
 from amss.kit.secretbox import SecretBox, SecretUnreadable, secret_box
 from amss.kit.timefmt import rfc3339, utcnow
@@ -362,16 +362,6 @@ async def requeue_stuck_deliveries(
                 {"task": DELIVER_TASK, "age": older_than_seconds, "limit": REQUEUE_LIMIT},
             )
         ).all()
-        by_webhook: dict[UUID, list[UUID]] = {}
-        for webhook_id, delivery_id in rows:
-            by_webhook.setdefault(webhook_id, []).append(delivery_id)
-        await defer(
-            uow.session,
-            [
-                job
-                for webhook_id, ids in by_webhook.items()
-                for job in delivery_jobs(webhook_id, ids)
-            ],
-        )
+        await defer(uow.session, jobs_for_deliveries(rows))
         await uow.commit()
     return len(rows)
