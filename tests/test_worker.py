@@ -12,13 +12,16 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from amss.config import Settings
 from amss.db.engine import Database
 from amss.due import jobs
 from amss.kit import retention
 from amss.kit.schedule import cron_for
+from amss.worker import create_worker_app
 from tests.support.dates import day
 from tests.support.factories import (
     make_aircraft,
@@ -226,3 +229,34 @@ async def test_amss_worker_runs_the_periodic_sweep_and_serves_health(
         process.send_signal(signal.SIGTERM)
         await asyncio.to_thread(process.communicate, timeout=60)
     assert process.returncode in (0, 128 + signal.SIGTERM, -signal.SIGTERM)
+
+
+PERIODIC_TASKS = (
+    "amss.due_sweep",
+    "amss.refresh_forecasts",
+    "amss.retention",
+    "amss.requeue_stuck",
+    "amss.recover_stalled_jobs",
+)
+
+
+@pytest.mark.parametrize("name", PERIODIC_TASKS)
+async def test_a_periodic_job_never_overlaps_its_previous_run(
+    settings: Settings, database: Database, database_url: str, name: str
+) -> None:
+    """At fleet scale one sweep may outlast its interval: the next one must neither start
+    beside it (``lock``) nor pile up behind it (``queueing_lock``: one waiting run at most),
+    or runs multiply and starve the API of both cores."""
+    app = create_worker_app(settings, database, database_url)
+    task = app.tasks[name]
+    assert task.lock is not None and task.queueing_lock == task.lock
+    async with app.open_async():
+        first = await task.defer_async(timestamp=1)
+        try:
+            with pytest.raises(AlreadyEnqueued):
+                await task.defer_async(timestamp=2)
+        finally:
+            async with database.engine.begin() as conn:
+                await conn.execute(
+                    text("DELETE FROM procrastinate_jobs WHERE id = :j"), {"j": first}
+                )

@@ -99,20 +99,36 @@ def create_worker_app(
     app = procrastinate.App(connector=connector)
     instrument_database(database)
 
+    # A periodic job never overlaps its previous run: ``lock`` keeps a second run from
+    # starting while one is going, ``queueing_lock`` keeps more than one from waiting, so a
+    # slow sweep at fleet scale never piles up runs that share the cores.
     @app.periodic(cron=cron_for(settings.generator_interval), periodic_id="due-sweep")
-    @app.task(name="amss.due_sweep", queue=PERIODIC_QUEUE, pass_context=False)
+    @app.task(
+        name="amss.due_sweep",
+        queue=PERIODIC_QUEUE,
+        pass_context=False,
+        lock="due-sweep",
+        queueing_lock="due-sweep",
+    )
     @counted("due_sweep")
     async def due_sweep(timestamp: int) -> due_jobs.SweepResult:
         return await due_jobs.sweep(database)
 
     @app.periodic(cron="30 2 * * *", periodic_id="forecast-refresh")
-    @app.task(name="amss.refresh_forecasts", queue=PERIODIC_QUEUE)
+    @app.task(
+        name="amss.refresh_forecasts",
+        queue=PERIODIC_QUEUE,
+        lock="forecast-refresh",
+        queueing_lock="forecast-refresh",
+    )
     @counted("refresh_forecasts")
     async def refresh_forecasts(timestamp: int) -> int:
         return await due_jobs.refresh_forecasts(database)
 
     @app.periodic(cron=cron_for(settings.retention_cleanup_interval), periodic_id="retention")
-    @app.task(name="amss.retention", queue=PERIODIC_QUEUE)
+    @app.task(
+        name="amss.retention", queue=PERIODIC_QUEUE, lock="retention", queueing_lock="retention"
+    )
     @counted("retention")
     async def purge(timestamp: int) -> retention.RetentionResult:
         await app.job_manager.delete_old_jobs(nb_hours=FINISHED_JOBS_KEPT_HOURS)
@@ -146,7 +162,12 @@ def create_worker_app(
         return {str(key): value for key, value in statuses.items()}
 
     @app.periodic(cron="* * * * *", periodic_id="requeue-stuck")
-    @app.task(name="amss.requeue_stuck", queue=PERIODIC_QUEUE)
+    @app.task(
+        name="amss.requeue_stuck",
+        queue=PERIODIC_QUEUE,
+        lock="requeue-stuck",
+        queueing_lock="requeue-stuck",
+    )
     @counted("requeue_stuck")
     async def requeue_stuck(timestamp: int) -> dict[str, int]:
         """Events and deliveries left pending with no job to move them get one again."""
@@ -156,7 +177,12 @@ def create_worker_app(
         }
 
     @app.periodic(cron="* * * * * */15", periodic_id="stalled-jobs")
-    @app.task(name="amss.recover_stalled_jobs", queue=PERIODIC_QUEUE)
+    @app.task(
+        name="amss.recover_stalled_jobs",
+        queue=PERIODIC_QUEUE,
+        lock="stalled-jobs",
+        queueing_lock="stalled-jobs",
+    )
     @counted("recover_stalled_jobs")
     async def recover_stalled_jobs(timestamp: int) -> int:
         """Jobs of a worker that stopped sending heartbeats (killed) go back to the queue."""
