@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench format lock
+.PHONY: run test lint bench format lock $(BENCHMARKS)
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,14 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
+# `make bench` runs every benchmark, `make bench QUICK=1` a smaller version of each,
+# `make bench webhooks` (or api, generation) only those named.
+BENCHMARKS := api generation webhooks
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	QUICK=$(QUICK) $(BIN)/python -m bench $(filter $(BENCHMARKS),$(MAKECMDGOALS))
+
+$(BENCHMARKS):
+	@:
 
 # Re-pin every dependency after changing pyproject.toml.
 lock: $(STAMP)

@@ -17,7 +17,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 from amss.app import create_app
-from amss.cli import _server
+from amss.cli import http_server
 from amss.config import ConfigurationError, load_settings
 from amss.db.engine import Database
 from amss.kit.keys import KeyPair
@@ -121,7 +121,7 @@ async def test_x_forwarded_for_is_believed_only_from_trusted_proxies(
         user = await make_user(conn, org_id, "viewer")
     app = create_app(settings, database)  # type: ignore[arg-type]
     port = free_port()
-    server = _server(app, ("127.0.0.1", port))
+    server = http_server(app, ("127.0.0.1", port))
     assert server.config.proxy_headers is False
     serving = asyncio.create_task(server.serve())
     try:

@@ -119,7 +119,8 @@ def _seed(url: str) -> None:
     typer.echo(f"demo logins: {logins} — password {DEMO_PASSWORD}")
 
 
-def _server(app: Any, listen: tuple[str, int]) -> uvicorn.Server:
+def http_server(app: Any, listen: tuple[str, int]) -> uvicorn.Server:
+    """The uvicorn server every AMSS HTTP listener runs (and the benchmarks' bare app)."""
     host, port = listen
     return uvicorn.Server(
         uvicorn.Config(
@@ -176,10 +177,12 @@ async def _run(settings: Settings, url: str, *, api: bool, worker: bool) -> None
     tasks: list[asyncio.Task[Any]] = []
     try:
         if api:
-            server = _server(create_app(settings, database), settings.http_listen)
+            server = http_server(create_app(settings, database), settings.http_listen)
             _print_urls(settings, worker)
         else:
-            server = _server(create_app(settings, database, api=False), settings.worker_http_listen)
+            server = http_server(
+                create_app(settings, database, api=False), settings.worker_http_listen
+            )
         tasks.append(asyncio.create_task(server.serve(), name="http"))
         if jobs_database is not None:
             worker_app = create_worker_app(settings, jobs_database, url)

@@ -19,7 +19,7 @@ from amss.kit.pagination import PageDep, set_total
 router = APIRouter(prefix="/audit-logs", tags=["audit"], route_class=JSONRoute)
 
 
-def audit_filters(
+async def audit_filters(
     entity_type: Annotated[str | None, Query(max_length=100)] = None,
     entity_id: Annotated[UUID | None, Query()] = None,
     user_id: Annotated[UUID | None, Query()] = None,

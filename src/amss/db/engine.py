@@ -76,7 +76,9 @@ class Database:
             pool_size=pool_size,
             max_overflow=pool_size if max_overflow is None else max_overflow,
             pool_timeout=pool_timeout,
-            pool_pre_ping=True,
+            # No ping before every checkout (a round trip per request): a connection that
+            # died with a restarted server fails its first statement, the request answers
+            # 503 (kit/handlers) and SQLAlchemy discards the whole stale pool at once.
             pool_recycle=1800,
             # Statements in logs and errors never carry their values (secrets, personal data).
             hide_parameters=True,

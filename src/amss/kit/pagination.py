@@ -18,7 +18,9 @@ class Page:
     offset: int
 
 
-def page_params(
+# Dependencies are coroutines: FastAPI runs a plain ``def`` dependency in the thread pool,
+# a hop that costs more than the function itself.
+async def page_params(
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description="rows per page (1-500)")
     ] = DEFAULT_LIMIT,
