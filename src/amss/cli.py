@@ -7,11 +7,13 @@ import os
 import signal
 import sys
 import uuid
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import uvicorn
+import uvloop
 
 from amss.config import (
     ConfigurationError,
@@ -205,8 +207,14 @@ async def _run(settings: Settings, url: str, *, api: bool, worker: bool) -> None
             await jobs_database.dispose()
 
 
+def _serve_forever(main: Coroutine[Any, Any, None]) -> None:
+    """Run a long-lived process on uvloop: the event loop every request passes through."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
+
+
 def _run_http(settings: Settings, url: str, *, worker: bool) -> None:
-    asyncio.run(_run(settings, url, api=True, worker=worker))
+    _serve_forever(_run(settings, url, api=True, worker=worker))
 
 
 @cli.command()
@@ -320,7 +328,7 @@ def worker() -> None:
         typer.echo(f"{len(pending)} migration(s) pending; run 'amss migrate' first", err=True)
         raise typer.Exit(1)
     _seal_secrets(settings.db_url, settings)
-    asyncio.run(_run(settings, settings.db_url, api=False, worker=True))
+    _serve_forever(_run(settings, settings.db_url, api=False, worker=True))
 
 
 @cli.command()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from limits import RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from prometheus_client import Counter
 
 from amss.kit.logging import get_logger
@@ -56,11 +56,16 @@ class Decision:
 
 
 class RateLimiter:
-    """Moving-window limits keyed by a string (organization, client IP, email, …)."""
+    """Sliding-window limits keyed by a string (organization, client IP, email, …).
+
+    The sliding window counter keeps two counters a key (this window and the last, weighted
+    by how much of it still overlaps), so a hit costs the same at 600 or 1,000,000 a
+    minute; a moving window keeps one entry a request and slows down as limits grow.
+    """
 
     def __init__(self, redis_url: str | None = None) -> None:
-        self._memory = MovingWindowRateLimiter(MemoryStorage())
-        self._redis: MovingWindowRateLimiter | None = None
+        self._memory = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self._redis: SlidingWindowCounterRateLimiter | None = None
         self._redis_storage: Storage | None = None
         if redis_url:
             self._redis_storage = RedisStorage(
@@ -70,7 +75,7 @@ class RateLimiter:
                 socket_connect_timeout=0.5,
                 key_prefix="amss-rl",
             )
-            self._redis = MovingWindowRateLimiter(self._redis_storage)
+            self._redis = SlidingWindowCounterRateLimiter(self._redis_storage)
         self._redis_down_until = 0.0
 
     @property
@@ -100,7 +105,7 @@ class RateLimiter:
 
     @staticmethod
     async def _hit(
-        strategy: MovingWindowRateLimiter,
+        strategy: SlidingWindowCounterRateLimiter,
         item: RateLimitItemPerMinute | RateLimitItemPerSecond,
         key: str,
     ) -> Decision:
