@@ -192,13 +192,13 @@ async def connection(database: Database) -> AsyncIterator[AsyncConnection]:
 
 @pytest.fixture
 def db(database: Database, connection: AsyncConnection) -> Database:
-    """A Database whose sessions join the test transaction; a commit only ends a savepoint."""
-    return Database(
-        engine=database.engine,
-        session_factory=async_sessionmaker(
-            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
-        ),
+    """A Database whose sessions join the test transaction; a commit only ends a savepoint.
+    Reads join it too (in production they run outside any transaction), so they see the
+    test's rows."""
+    joined = async_sessionmaker(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
     )
+    return Database(engine=database.engine, session_factory=joined, read_session_factory=joined)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from amss.audit import service
 from amss.audit.schemas import AuditAction, AuditFilters, AuditLog, ChainVerification
-from amss.auth.deps import ActingCallerDep, UowDep
+from amss.auth.deps import ActingCallerDep, UowDep, writes
 from amss.kit.http import JSONRoute
 from amss.kit.openapi import READ_ERRORS
 from amss.kit.pagination import PageDep, set_total
@@ -66,6 +66,7 @@ async def list_audit_logs(
         **READ_ERRORS,
     },
 )
+@writes  # the export itself is audited
 async def export_audit_logs(
     request: Request,
     caller: ActingCallerDep,

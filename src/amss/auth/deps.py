@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from fastapi import Depends, Query, Request
@@ -12,6 +12,7 @@ from sqlalchemy import select
 from amss.auth.rules import Caller
 from amss.auth.tokens import TokenSigner
 from amss.config import Settings
+from amss.db.engine import Database
 from amss.db.tables import org_policies, organizations, users
 from amss.db.uow import UnitOfWork
 from amss.kit.clientip import client_ip
@@ -19,10 +20,31 @@ from amss.kit.errors import RateLimited, Unauthenticated
 from amss.kit.ratelimit import RateLimiter, rate_limit_rejections_total
 from amss.kit.tenancy import act_in
 
+# Reads (GET, HEAD) run without a transaction: no BEGIN or ROLLBACK round trip. A read
+# route that also writes (an audited export) says so with ``@writes``.
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def writes(endpoint: Endpoint) -> Endpoint:
+    """Mark a GET route that writes: its unit of work is a transaction like any change's."""
+    endpoint.amss_writes = True  # type: ignore[attr-defined]
+    return endpoint
+
 
 async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
-    async with UnitOfWork(request.app.state.database.session_factory) as uow:
-        yield uow
+    database: Database = request.app.state.database
+    route = request.scope.get("route")
+    reads_only = request.method in READ_METHODS and not getattr(
+        getattr(route, "endpoint", None), "amss_writes", False
+    )
+    if reads_only:
+        async with UnitOfWork(database.read_session_factory, read_only=True) as uow:
+            yield uow
+    else:
+        async with UnitOfWork(database.session_factory) as uow:
+            yield uow
 
 
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]

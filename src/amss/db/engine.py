@@ -56,6 +56,7 @@ def libpq_url(url: str) -> str:
 class Database:
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
+    read_session_factory: async_sessionmaker[AsyncSession]
 
     @classmethod
     def connect(
@@ -83,8 +84,13 @@ class Database:
             # Statements in logs and errors never carry their values (secrets, personal data).
             hide_parameters=True,
         )
+        # Reads outside a transaction: no BEGIN and no ROLLBACK round trip around a request
+        # that only reads (each statement sees its own snapshot; none of them writes).
+        reads = engine.execution_options(isolation_level="AUTOCOMMIT")
         return cls(
-            engine=engine, session_factory=async_sessionmaker(engine, expire_on_commit=False)
+            engine=engine,
+            session_factory=async_sessionmaker(engine, expire_on_commit=False),
+            read_session_factory=async_sessionmaker(reads, expire_on_commit=False),
         )
 
     async def ping(self) -> None:

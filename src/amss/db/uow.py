@@ -17,9 +17,12 @@ class UnitOfWork:
     leaves no partial change (nor its audit row, nor its event).
     """
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, session_factory: async_sessionmaker[AsyncSession], *, read_only: bool = False
+    ) -> None:
         self._session_factory = session_factory
         self._session: AsyncSession | None = None
+        self.read_only = read_only
 
     @property
     def session(self) -> AsyncSession:
@@ -45,6 +48,10 @@ class UnitOfWork:
             await session.close()
 
     async def commit(self) -> None:
+        if self.read_only:
+            # A read-only unit of work runs without a transaction: a write there would not
+            # be atomic. Its use case must take a writing one (WriteUowDep) instead.
+            raise RuntimeError("this unit of work only reads; it cannot commit a change")
         # A request carrying an Idempotency-Key is marked executed in this same transaction,
         # and the events it wrote get their dispatch job in it too.
         sealed = await seal_current_claim(self.session)
