@@ -242,7 +242,9 @@ async def test_an_expiry_date_in_the_past_is_400(store: Store, expiry: Day | str
     body = assert_error(response, 400, contains="expiry_date")
     assert body["details"][0]["field"] == "expiry_date"
     item = await store.item(made["id"], "OF-2", expiry_date=day(5))
-    patch = await store.call("PATCH", f"/part-items/{item['id']}", json={"expiry_date": expiry})
+    patch = await store.call(
+        "PATCH", f"/part-items/{item['id']}", json={"expiry_date": str(expiry)}
+    )
     assert_error(patch, 400, contains="expiry_date")
 
 
