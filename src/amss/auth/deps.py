@@ -7,7 +7,7 @@ from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from fastapi import Depends, Query, Request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from amss.auth.rules import Caller
 from amss.auth.tokens import TokenSigner
@@ -66,21 +66,24 @@ def request_client_ip(request: Request) -> str | None:
     return client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
 
 
+# Built once: the caller is re-read on every request.
+_CALLER = (
+    select(users.c.id, users.c.org_id, users.c.role, org_policies.c.api_rate_limit_per_min)
+    .join(organizations, organizations.c.id == users.c.org_id)
+    .join(org_policies, org_policies.c.org_id == users.c.org_id)
+    .where(
+        users.c.id == bindparam("user_id"),
+        users.c.deleted_at.is_(None),
+        organizations.c.deleted_at.is_(None),
+    )
+)
+
+
 async def _authenticate(request: Request, uow: UnitOfWork, *, rate_limit: bool) -> Caller:
     signer: TokenSigner = request.app.state.signer
     claims = signer.verify_access(bearer_token(request))
     # Re-read the user: a deleted user or a changed role takes effect at once.
-    statement = (
-        select(users.c.id, users.c.org_id, users.c.role, org_policies.c.api_rate_limit_per_min)
-        .join(organizations, organizations.c.id == users.c.org_id)
-        .join(org_policies, org_policies.c.org_id == users.c.org_id)
-        .where(
-            users.c.id == claims.user_id,
-            users.c.deleted_at.is_(None),
-            organizations.c.deleted_at.is_(None),
-        )
-    )
-    row = (await uow.session.execute(statement)).mappings().first()
+    row = (await uow.session.execute(_CALLER, {"user_id": claims.user_id})).mappings().first()
     if row is None or row["org_id"] != claims.org_id:
         raise Unauthenticated("the user of this token no longer exists")
     request.state.org_id = str(row["org_id"])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +23,8 @@ from amss.kit.errors import Unauthenticated
 from amss.kit.keys import KeyPair, generate_key_pair
 
 ALGORITHM = "RS256"
+# Verified access tokens remembered (a few MB at most): the live sessions of a busy server.
+VERIFIED_TOKENS_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,10 @@ class TokenSigner:
         )
         self.kid = hashlib.sha256(der).hexdigest()[:16]
         self.access_ttl = access_ttl
+        # Tokens whose signature checked out, by their exact text: a client sends the same
+        # token for its whole life, and checking an RS256 signature on every request costs
+        # more than the rest of the authentication. Expiry is checked on every use.
+        self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
 
     def issue_access(self, *, user_id: UUID, org_id: UUID, role: Role) -> tuple[str, int]:
         now = datetime.now(UTC)
@@ -68,6 +76,19 @@ class TokenSigner:
 
     def verify_access(self, token: str) -> AccessClaims:
         """Reject anything but an unexpired RS256 access token signed by our key."""
+        known = self._verified.get(token)
+        if known is not None:
+            if known.expires_at.timestamp() <= time.time():
+                del self._verified[token]
+                raise Unauthenticated("access token expired")
+            return known
+        claims = self._verify_signed(token)
+        self._verified[token] = claims
+        if len(self._verified) > VERIFIED_TOKENS_KEPT:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _verify_signed(self, token: str) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

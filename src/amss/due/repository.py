@@ -17,9 +17,11 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.engine import Row, RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
+from amss.db.jsonview import Rendered, fetch_page_json
 from amss.db.scoped import ScopedRepository, fetch_first, fetch_page
 from amss.db.tables import compliance_records, maintenance_programs, maintenance_tasks
 from amss.due.rules import DueStatus
+from amss.due.schemas import DueListItem
 from amss.due.sql import APPLIES, OPEN_STATES, RATE_CYCLES, RATE_HOURS, due_status
 from amss.kit.errors import NotFound
 from amss.kit.pagination import Page
@@ -35,6 +37,19 @@ _WITH_DUE_ANSWER = f"""
     JOIN org_policies pol ON pol.org_id = t.org_id
     WHERE t.org_id = :org_id AND t.deleted_at IS NULL
 """
+
+# The computed half of a task's due answer over a row of the query above (``p``), as
+# ``due.schemas.due_answer`` computes it: live status and what remains, for open tasks only.
+_OPEN = f"p.state IN {OPEN_STATES}"
+DUE_ANSWER_COLUMNS = {
+    "due_status": "p.live_due_status",
+    "remaining_hours": f"CASE WHEN {_OPEN} THEN p.due_hours - p.flight_hours_total END",
+    "remaining_cycles": f"CASE WHEN {_OPEN} THEN p.due_cycles - p.cycles_total END",
+    "remaining_days": (
+        f"CASE WHEN {_OPEN} THEN round(CAST(extract(epoch FROM p.due_at - CAST(:now AS"
+        " timestamptz)) / 86400 AS numeric), 3) END"
+    ),
+}
 
 # Filter name → SQL condition; values are always bound, never interpolated.
 _FILTERS = {
@@ -140,11 +155,11 @@ class TaskRepository(ScopedRepository):
         )
         return {row["program_id"]: row for row in rows.mappings()}
 
-    async def page_with_due_answer(
-        self, page: Page, filters: dict[str, Any], now: datetime
-    ) -> tuple[list[RowMapping], int]:
-        """Tasks matching ``filters`` (None or False: not filtered), most urgent first."""
-        params: dict[str, Any] = {"org_id": self.org_id, "now": now}
+    @staticmethod
+    def _matching(
+        org_id: UUID, filters: dict[str, Any], now: datetime
+    ) -> tuple[str, dict[str, Any]]:
+        params: dict[str, Any] = {"org_id": org_id, "now": now}
         conditions = []
         for name, value in filters.items():
             if value is None or value is False:
@@ -152,13 +167,30 @@ class TaskRepository(ScopedRepository):
             conditions.append(_FILTERS[name])
             if value is not True:
                 params[name] = value
-        where = "".join(f" AND {condition}" for condition in conditions)
+        return _WITH_DUE_ANSWER + "".join(f" AND {c}" for c in conditions), params
+
+    async def page_with_due_answer(
+        self, page: Page, filters: dict[str, Any], now: datetime
+    ) -> tuple[list[RowMapping], int]:
+        """Tasks matching ``filters`` (None or False: not filtered), most urgent first."""
+        matching, params = self._matching(self.org_id, filters, now)
         return await fetch_page(
+            self.session, text(matching), page, order_sql=_MOST_URGENT_FIRST, params=params
+        )
+
+    async def due_list(
+        self, page: Page, filters: dict[str, Any], now: datetime
+    ) -> Rendered[DueListItem]:
+        """The due list of ``filters`` rendered by PostgreSQL, most urgent first."""
+        matching, params = self._matching(self.org_id, filters, now)
+        return await fetch_page_json(
             self.session,
-            text(_WITH_DUE_ANSWER + where),
-            page,
+            DueListItem,
+            matching,
             order_sql=_MOST_URGENT_FIRST,
+            page=page,
             params=params,
+            columns={"task_id": "p.id", **DUE_ANSWER_COLUMNS},
         )
 
 

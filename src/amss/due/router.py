@@ -13,7 +13,7 @@ from amss.due import service
 from amss.due.schemas import ComplianceRecord, DueListItem, RecordCreate, Requirement
 from amss.kit.http import JSONRoute
 from amss.kit.openapi import READ_ERRORS, WRITE_ERRORS
-from amss.kit.pagination import PageDep, set_total
+from amss.kit.pagination import PageDep, json_page, set_total
 
 router = APIRouter(prefix="/aircraft", tags=["aircraft"], route_class=JSONRoute)
 
@@ -29,14 +29,11 @@ async def due_list(
     caller: ActingCallerDep,
     uow: UowDep,
     page: PageDep,
-    response: Response,
     days: Annotated[
         int | None, Query(ge=0, le=36500, description="horizon in days (none by default)")
     ] = None,
-) -> list[DueListItem]:
-    items, total = await service.aircraft_due_list(uow, caller, aircraft_id, page, days)
-    set_total(response, total)
-    return items
+) -> Response:
+    return json_page(await service.aircraft_due_list(uow, caller, aircraft_id, page, days))
 
 
 @router.post(

@@ -6,6 +6,7 @@ from datetime import timedelta
 from uuid import UUID
 
 from amss.auth.rules import Caller, authorize
+from amss.db.jsonview import Rendered
 from amss.db.uow import UnitOfWork
 from amss.due import engine, records, rules
 from amss.due.repository import RecordRepository, TaskRepository
@@ -25,7 +26,7 @@ from amss.kit.timefmt import moment_of, utcnow, zone
 
 async def aircraft_due_list(
     uow: UnitOfWork, caller: Caller, aircraft_id: UUID, page: Page, days: int | None
-) -> tuple[list[DueListItem], int]:
+) -> Rendered[DueListItem]:
     """Open tasks of one aircraft, most urgent first; a horizon only when ``days`` is given
     (and even then every task that is not ``ok`` stays on the list)."""
     authorize(caller, "tasks.read")
@@ -36,10 +37,7 @@ async def aircraft_due_list(
         "open": True,
         "due_before": now + timedelta(days=days) if days is not None else None,
     }
-    rows, total = await TaskRepository(uow.session, caller.org_id).page_with_due_answer(
-        page, filters, now
-    )
-    return [to_due_item(row, now) for row in rows], total
+    return await TaskRepository(uow.session, caller.org_id).due_list(page, filters, now)
 
 
 async def record_last_done(

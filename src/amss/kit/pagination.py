@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Query, Response
+
+if TYPE_CHECKING:
+    from amss.db.jsonview import Rendered
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -34,3 +37,12 @@ PageDep = Annotated[Page, Depends(page_params)]
 
 def set_total(response: Response, total: int) -> None:
     response.headers["X-Total-Count"] = str(total)
+
+
+def json_page(rendered: Rendered[Any]) -> Response:
+    """A page rendered by PostgreSQL, passed through as it is, with its ``X-Total-Count``."""
+    return Response(
+        rendered.body,
+        media_type="application/json",
+        headers={"X-Total-Count": str(rendered.total)},
+    )
