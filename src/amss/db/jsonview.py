@@ -25,8 +25,6 @@ from pydantic import BaseModel, PlainSerializer, TypeAdapter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from amss.kit.pagination import Page
-
 View = TypeVar("View", bound=BaseModel)
 
 
@@ -95,7 +93,8 @@ async def fetch_page_json(
     matching: str,
     *,
     order_sql: str,
-    page: Page,
+    limit: int,
+    offset: int,
     params: Mapping[str, Any],
     columns: Mapping[str, str] | None = None,
 ) -> Rendered[View]:
@@ -118,10 +117,10 @@ async def fetch_page_json(
         FROM p
         """
     )
-    bound = {**params, "_limit": page.limit, "_offset": page.offset}
+    bound = {**params, "_limit": limit, "_offset": offset}
     row = (await session.execute(statement, bound)).one()
     total = int(row.total)
-    if total == 0 and page.offset > 0:
+    if total == 0 and offset > 0:
         counted = text(f"SELECT count(*) FROM ({matching}) AS m")
         total = int(await session.scalar(counted, dict(params)) or 0)
     return Rendered(view, row.body.encode(), total)

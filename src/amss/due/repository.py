@@ -6,7 +6,7 @@ execution areas (parts, compliance, tasks) read and lock task rows through it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.engine import Row, RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
-from amss.db.jsonview import Rendered, fetch_page_json
+from amss.db.jsonview import Rendered, View, fetch_page_json
 from amss.db.scoped import ScopedRepository, fetch_first, fetch_page
 from amss.db.tables import compliance_records, maintenance_programs, maintenance_tasks
 from amss.due.rules import DueStatus
@@ -28,7 +28,7 @@ from amss.kit.pagination import Page
 
 # A task with what its due answer needs: the aircraft's meters, the rates used, the live
 # due status (open tasks only).
-_WITH_DUE_ANSWER = f"""
+WITH_DUE_ANSWER = f"""
     SELECT t.*, a.tail_number, a.flight_hours_total, a.cycles_total,
            {RATE_HOURS} AS daily_hours_rate, {RATE_CYCLES} AS daily_cycles_rate,
            CASE WHEN t.state IN {OPEN_STATES} THEN {due_status()} END AS live_due_status
@@ -38,8 +38,8 @@ _WITH_DUE_ANSWER = f"""
     WHERE t.org_id = :org_id AND t.deleted_at IS NULL
 """
 
-# The computed half of a task's due answer over a row of the query above (``p``), as
-# ``due.schemas.due_answer`` computes it: live status and what remains, for open tasks only.
+# The computed half of a task's due answer over a row of the query above (``p``): the live
+# status and what remains (``rules.remaining``), for open tasks only.
 _OPEN = f"p.state IN {OPEN_STATES}"
 DUE_ANSWER_COLUMNS = {
     "due_status": "p.live_due_status",
@@ -55,6 +55,7 @@ DUE_ANSWER_COLUMNS = {
 _FILTERS = {
     "aircraft_id": "t.aircraft_id = :aircraft_id",
     "program_id": "t.program_id = :program_id",
+    "program_ids": "t.program_id = ANY(:program_ids)",
     "state": "t.state = :state",
     "type": "t.type = :type",
     "assigned_mechanic_id": "t.assigned_mechanic_id = :assigned_mechanic_id",
@@ -66,7 +67,7 @@ _FILTERS = {
 
 # SPEC §6.3 urgency, over the output columns of the query above: overdue, then due, then
 # by projected date; within a status, tasks without a projection after the dated ones.
-_MOST_URGENT_FIRST = (
+MOST_URGENT_FIRST = (
     "CASE live_due_status WHEN 'overdue' THEN 0 WHEN 'due' THEN 1 ELSE 2 END,"
     " projected_due_at ASC NULLS LAST, created_at DESC, id"
 )
@@ -127,33 +128,16 @@ class TaskRepository(ScopedRepository):
             statement = statement.where(maintenance_tasks.c.id != excluding)
         return int(await self.session.scalar(statement) or 0)
 
-    async def with_due_answer(self, task_id: UUID, now: datetime) -> RowMapping | None:
-        return await fetch_first(
-            self.session,
-            text(_WITH_DUE_ANSWER + " AND t.id = :task_id").bindparams(
-                org_id=self.org_id, task_id=task_id, now=now
-            ),
-        )
-
-    async def open_with_due_answer(
+    async def open_due_items(
         self, aircraft_id: UUID, program_ids: Sequence[UUID], now: datetime
-    ) -> dict[UUID, RowMapping]:
-        """The open task of each of these programs on one aircraft, with its due answer."""
+    ) -> dict[UUID, DueListItem]:
+        """The open task of each of these programs on one aircraft, as a due-list row."""
         if not program_ids:
             return {}
-        rows = await self.session.execute(
-            text(
-                _WITH_DUE_ANSWER + f" AND t.aircraft_id = :aircraft_id AND t.state IN {OPEN_STATES}"
-                " AND t.program_id = ANY(:program_ids)"
-            ),
-            {
-                "org_id": self.org_id,
-                "aircraft_id": aircraft_id,
-                "program_ids": list(program_ids),
-                "now": now,
-            },
-        )
-        return {row["program_id"]: row for row in rows.mappings()}
+        filters = {"aircraft_id": aircraft_id, "open": True, "program_ids": list(program_ids)}
+        page = Page(limit=len(program_ids), offset=0)
+        rendered = await self.due_list(page, filters, now)
+        return {item.program_id: item for item in rendered.items if item.program_id is not None}
 
     @staticmethod
     def _matching(
@@ -167,31 +151,37 @@ class TaskRepository(ScopedRepository):
             conditions.append(_FILTERS[name])
             if value is not True:
                 params[name] = value
-        return _WITH_DUE_ANSWER + "".join(f" AND {c}" for c in conditions), params
+        return WITH_DUE_ANSWER + "".join(f" AND {c}" for c in conditions), params
 
-    async def page_with_due_answer(
-        self, page: Page, filters: dict[str, Any], now: datetime
-    ) -> tuple[list[RowMapping], int]:
-        """Tasks matching ``filters`` (None or False: not filtered), most urgent first."""
+    async def page_json(
+        self,
+        view: type[View],
+        page: Page,
+        filters: dict[str, Any],
+        now: datetime,
+        columns: Mapping[str, str],
+    ) -> Rendered[View]:
+        """Tasks matching ``filters``, most urgent first, rendered by PostgreSQL as ``view``
+        (``columns``: its fields beyond the task's own, over a row ``p`` of the tasks with
+        their due answer)."""
         matching, params = self._matching(self.org_id, filters, now)
-        return await fetch_page(
-            self.session, text(matching), page, order_sql=_MOST_URGENT_FIRST, params=params
+        return await fetch_page_json(
+            self.session,
+            view,
+            matching,
+            order_sql=MOST_URGENT_FIRST,
+            limit=page.limit,
+            offset=page.offset,
+            params=params,
+            columns=columns,
         )
 
     async def due_list(
         self, page: Page, filters: dict[str, Any], now: datetime
     ) -> Rendered[DueListItem]:
         """The due list of ``filters`` rendered by PostgreSQL, most urgent first."""
-        matching, params = self._matching(self.org_id, filters, now)
-        return await fetch_page_json(
-            self.session,
-            DueListItem,
-            matching,
-            order_sql=_MOST_URGENT_FIRST,
-            page=page,
-            params=params,
-            columns={"task_id": "p.id", **DUE_ANSWER_COLUMNS},
-        )
+        columns = {"task_id": "p.id", **DUE_ANSWER_COLUMNS}
+        return await self.page_json(DueListItem, page, filters, now, columns)
 
 
 class RecordRepository(ScopedRepository):

@@ -15,7 +15,6 @@ from amss.due.schemas import (
     DueListItem,
     RecordCreate,
     Requirement,
-    to_due_item,
 )
 from amss.fleet.repository import AircraftRepository
 from amss.kit.errors import Conflict
@@ -117,7 +116,7 @@ async def requirements(
     ids = [program["id"] for program in programs]
     last = await repo.newest(aircraft_id, ids)
     now = utcnow()
-    open_tasks = await TaskRepository(uow.session, caller.org_id).open_with_due_answer(
+    open_tasks = await TaskRepository(uow.session, caller.org_id).open_due_items(
         aircraft_id, ids, now
     )
     return [
@@ -126,9 +125,7 @@ async def requirements(
                 **dict(program),
                 "program_id": program["id"],
                 "last_done": dict(last[program["id"]]) if program["id"] in last else None,
-                "open_task": to_due_item(open_tasks[program["id"]], now)
-                if program["id"] in open_tasks
-                else None,
+                "open_task": open_tasks.get(program["id"]),
             }
         )
         for program in programs

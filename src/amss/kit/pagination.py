@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Response
 
-if TYPE_CHECKING:
-    from amss.db.jsonview import Rendered
+from amss.db.jsonview import Rendered
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -46,3 +45,8 @@ def json_page(rendered: Rendered[Any]) -> Response:
         media_type="application/json",
         headers={"X-Total-Count": str(rendered.total)},
     )
+
+
+def json_body(rendered: Rendered[Any], status_code: int = 200) -> Response:
+    """One object rendered by PostgreSQL, passed through as it is."""
+    return Response(rendered.body, status_code=status_code, media_type="application/json")

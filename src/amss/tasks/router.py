@@ -11,7 +11,7 @@ from amss.auth.deps import ActingCallerDep, CallerDep, UowDep
 from amss.due.rules import DueStatus, TaskState
 from amss.kit.http import JSONRoute
 from amss.kit.openapi import READ_ERRORS, WRITE_ERRORS
-from amss.kit.pagination import PageDep, set_total
+from amss.kit.pagination import PageDep, json_body, json_page
 from amss.tasks import service
 from amss.tasks.schemas import (
     Task,
@@ -32,8 +32,8 @@ router = APIRouter(prefix="/maintenance-tasks", tags=["maintenance tasks"], rout
     summary="Create a manual task (repair, overhaul, inspection)",
     responses=WRITE_ERRORS,
 )
-async def create_task(body: TaskCreate, caller: CallerDep, uow: UowDep) -> TaskDetail:
-    return await service.create_task(uow, caller, body)
+async def create_task(body: TaskCreate, caller: CallerDep, uow: UowDep) -> Response:
+    return json_body(await service.create_task(uow, caller, body), status_code=201)
 
 
 @router.get(
@@ -46,14 +46,13 @@ async def list_tasks(
     caller: ActingCallerDep,
     uow: UowDep,
     page: PageDep,
-    response: Response,
     aircraft_id: Annotated[UUID | None, Query()] = None,
     program_id: Annotated[UUID | None, Query()] = None,
     state: Annotated[TaskState | None, Query()] = None,
     type: Annotated[TaskType | None, Query()] = None,
     due_status: Annotated[DueStatus | None, Query(description="live status of open tasks")] = None,
     assigned_mechanic_id: Annotated[UUID | None, Query()] = None,
-) -> list[Task]:
+) -> Response:
     filters = {
         "aircraft_id": aircraft_id,
         "program_id": program_id,
@@ -62,9 +61,7 @@ async def list_tasks(
         "due_status": due_status,
         "assigned_mechanic_id": assigned_mechanic_id,
     }
-    items, total = await service.list_tasks(uow, caller, page, filters)
-    set_total(response, total)
-    return items
+    return json_page(await service.list_tasks(uow, caller, page, filters))
 
 
 @router.get(
@@ -73,8 +70,8 @@ async def list_tasks(
     summary="Read a task with its reservations and compliance items",
     responses=READ_ERRORS,
 )
-async def get_task(task_id: UUID, caller: ActingCallerDep, uow: UowDep) -> TaskDetail:
-    return await service.detail(uow, caller, task_id)
+async def get_task(task_id: UUID, caller: ActingCallerDep, uow: UowDep) -> Response:
+    return json_body(await service.detail(uow, caller, task_id))
 
 
 @router.patch(
@@ -83,10 +80,8 @@ async def get_task(task_id: UUID, caller: ActingCallerDep, uow: UowDep) -> TaskD
     summary="Change a task's planning fields",
     responses=WRITE_ERRORS,
 )
-async def update_task(
-    task_id: UUID, body: TaskUpdate, caller: CallerDep, uow: UowDep
-) -> TaskDetail:
-    return await service.update_task(uow, caller, task_id, body)
+async def update_task(task_id: UUID, body: TaskUpdate, caller: CallerDep, uow: UowDep) -> Response:
+    return json_body(await service.update_task(uow, caller, task_id, body))
 
 
 @router.delete(
@@ -109,5 +104,5 @@ async def delete_task(task_id: UUID, caller: ActingCallerDep, uow: UowDep) -> Re
 )
 async def transition(
     task_id: UUID, body: TaskTransition, caller: CallerDep, uow: UowDep
-) -> TaskDetail:
-    return await service.transition(uow, caller, task_id, body)
+) -> Response:
+    return json_body(await service.transition(uow, caller, task_id, body))

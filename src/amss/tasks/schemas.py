@@ -7,11 +7,10 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
-from sqlalchemy.engine import RowMapping
 
 from amss.compliance.schemas import ComplianceItem
 from amss.due.rules import TaskState
-from amss.due.schemas import BasisSource, DueAnswer, due_answer
+from amss.due.schemas import BasisSource, DueAnswer
 from amss.kit.types import (
     CertificateNumber,
     Hours,
@@ -162,7 +161,3 @@ class TaskTransition(BaseModel):
             "certificate_number": self.certificate_number,
             "record_reference": self.record_reference,
         }
-
-
-def to_task(row: RowMapping, now: datetime) -> Task:
-    return Task.model_validate({**dict(row), **due_answer(row, now)})

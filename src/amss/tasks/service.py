@@ -15,9 +15,10 @@ from sqlalchemy.engine import RowMapping
 from amss.audit import journal
 from amss.auth.rules import Caller, authorize, certificate_for, may_work_on
 from amss.compliance import service as compliance
+from amss.db.jsonview import Rendered
 from amss.db.uow import UnitOfWork
 from amss.due import engine, records
-from amss.due.repository import RecordRepository, TaskRepository
+from amss.due.repository import DUE_ANSWER_COLUMNS, RecordRepository, TaskRepository
 from amss.due.rules import Meters
 from amss.events import catalogue
 from amss.fleet.repository import AircraftRepository
@@ -29,14 +30,13 @@ from amss.kit.tenancy import act_in
 from amss.kit.timefmt import local_date, moment_of, utcnow, zone
 from amss.parts import service as parts
 from amss.programs.repository import ProgramRepository
-from amss.tasks import rules
+from amss.tasks import repository, rules
 from amss.tasks.schemas import (
     Task,
     TaskCreate,
     TaskDetail,
     TaskTransition,
     TaskUpdate,
-    to_task,
 )
 from amss.users.repository import UserRepository
 
@@ -71,31 +71,25 @@ def _check_version(task: RowMapping, version: int | None) -> None:
         )
 
 
-async def detail(uow: UnitOfWork, caller: Caller, task_id: UUID) -> TaskDetail:
+async def detail(uow: UnitOfWork, caller: Caller, task_id: UUID) -> Rendered[TaskDetail]:
     """The task with its due answer, reservations and compliance items."""
     authorize(caller, "tasks.read")
-    row = await TaskRepository(uow.session, caller.org_id).with_due_answer(task_id, utcnow())
-    if row is None:
+    rendered = await repository.task_detail(uow.session, caller.org_id, task_id, utcnow())
+    if rendered is None:
         raise NotFound("maintenance task not found")
-    return TaskDetail(
-        **to_task(row, utcnow()).model_dump(),
-        reservations=await parts.reservations_of(uow, caller, task_id),
-        compliance_items=await compliance.items_of(uow, caller, task_id),
-    )
+    return rendered
 
 
 async def list_tasks(
     uow: UnitOfWork, caller: Caller, page: Page, filters: dict[str, Any]
-) -> tuple[list[Task], int]:
+) -> Rendered[Task]:
     authorize(caller, "tasks.read")
-    now = utcnow()
-    rows, total = await TaskRepository(uow.session, caller.org_id).page_with_due_answer(
-        page, filters, now
+    return await TaskRepository(uow.session, caller.org_id).page_json(
+        Task, page, filters, utcnow(), DUE_ANSWER_COLUMNS
     )
-    return [to_task(row, now) for row in rows], total
 
 
-async def create_task(uow: UnitOfWork, caller: Caller, data: TaskCreate) -> TaskDetail:
+async def create_task(uow: UnitOfWork, caller: Caller, data: TaskCreate) -> Rendered[TaskDetail]:
     caller = await act_in(uow, caller, data.org_id)
     authorize(caller, "tasks.write")
     craft = await AircraftRepository(uow.session, caller.org_id).get_or_404(
@@ -125,7 +119,7 @@ async def create_task(uow: UnitOfWork, caller: Caller, data: TaskCreate) -> Task
 
 async def update_task(
     uow: UnitOfWork, caller: Caller, task_id: UUID, data: TaskUpdate
-) -> TaskDetail:
+) -> Rendered[TaskDetail]:
     caller = await act_in(uow, caller, data.org_id)
     craft, task = await _lock(uow, caller, task_id)
     authorize(caller, "tasks.write")
@@ -370,7 +364,7 @@ async def _back_in_service(
 
 async def transition(
     uow: UnitOfWork, caller: Caller, task_id: UUID, data: TaskTransition
-) -> TaskDetail:
+) -> Rendered[TaskDetail]:
     caller = await act_in(uow, caller, data.org_id)
     craft, task = await _lock(uow, caller, task_id)
     authorize(caller, "tasks.transition")
