@@ -6,7 +6,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from typer.testing import CliRunner
 
 from amss.cli import cli
 from tests.db.test_embedded import postmaster_running
+from tests.support.live import free_port
 from tests.support.polling import eventually
 
 
@@ -40,12 +40,6 @@ def test_keys_writes_files_with_a_private_mode(tmp_path: Path) -> None:
     private = tmp_path / "keys" / "jwt_private.pem"
     assert private.stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "keys" / "jwt_public.pem").read_text().startswith("-----BEGIN PUBLIC KEY")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

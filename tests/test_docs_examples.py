@@ -12,19 +12,13 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import httpx
-import psycopg
 import pytest
-from psycopg import sql
 
-from tests.test_cli import free_port
+from tests.support import live
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "api.md"
@@ -39,49 +33,8 @@ def shell_blocks(markdown: str) -> list[str]:
 @pytest.fixture
 def demo_server(database_url: str) -> Iterator[tuple[str, str]]:
     """``amss serve --demo`` on a database of its own; yields its base URL and DB URL."""
-    admin = database_url.replace("postgresql+psycopg://", "postgresql://")
-    name = f"amss_docs_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = urlunsplit(urlsplit(admin)._replace(path="/" + name))
-    port = free_port()
-    env = {
-        **os.environ,
-        "DB_URL": url,
-        "APP_ENV": "development",
-        "HTTP_ADDR": f"127.0.0.1:{port}",
-        "WORKER_HTTP_ADDR": f"127.0.0.1:{free_port()}",
-        "LOG_LEVEL": "warning",
-        # The examples log in more often than one client IP may in a minute (SPEC §3): the
-        # harness stands in for a proxy that gives each request a reader of its own.
-        "TRUSTED_PROXIES": "127.0.0.1/32",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-c", "from amss.cli import main; main()", "serve", "--demo"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, "amss serve --demo exited during start-up"
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "amss serve --demo never became ready"
-            time.sleep(0.3)
-        yield base, url
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with live.demo_server(database_url) as served:
+        yield served
 
 
 def test_every_curl_example_of_the_api_guide_works(
@@ -98,7 +51,7 @@ def test_every_curl_example_of_the_api_guide_works(
             'curl() { command curl "$@" -H "X-Forwarded-For: 198.51.100.$((RANDOM % 250 + 1))"'
             " -w '%{stderr}AMSS_STATUS %{http_code} %{method}"
             f" %{{url_effective}}\\n' 2>>{statuses}; }}",
-            f"cd {ROOT}",
+            # The examples write files (an audit export): into the test's own folder.
             *(block.replace("http://localhost:8080", base) for block in blocks),
         ]
     )

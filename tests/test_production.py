@@ -22,7 +22,7 @@ from amss.config import ConfigurationError, load_settings
 from amss.db.engine import Database
 from amss.kit.keys import KeyPair
 from tests.support.factories import make_org, make_user
-from tests.test_cli import free_port
+from tests.support.live import free_port
 
 # Only what a bare machine has: no APP_ENV, no keys, no database.
 BARE = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LOG_LEVEL": "warning"}

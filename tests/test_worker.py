@@ -31,8 +31,8 @@ from tests.support.factories import (
     make_user,
     make_utilization,
 )
+from tests.support.live import free_port
 from tests.support.polling import eventually
-from tests.test_cli import free_port
 
 
 @pytest.mark.parametrize(

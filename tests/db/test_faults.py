@@ -37,7 +37,7 @@ from amss.kit.handlers import install_error_handlers
 from amss.kit.http import JSONRoute, RequestContextMiddleware
 from tests.conftest import serve_app
 from tests.support.factories import bearer, make_org, make_user
-from tests.test_cli import free_port
+from tests.support.live import free_port
 
 # What a leaked statement or driver message would contain (our trigger texts say "UPDATE").
 SQL_WORDS = ("INSERT INTO", "SELECT ", " SET ", "violates", 'constraint "', "Key (", "DETAIL")

@@ -18,7 +18,7 @@ import pytest
 
 from amss.db.embedded import EmbeddedPostgres
 from amss.kit.keys import generate_key_pair
-from tests.test_cli import free_port
+from tests.support.live import free_port
 
 AMSS = str(Path(sys.executable).parent / "amss")
 

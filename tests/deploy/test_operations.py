@@ -25,7 +25,7 @@ from amss.kit.keys import generate_key_pair
 from tests.conftest import _with_database, create_database, drop_database
 from tests.deploy.pgtools import client, libpq_env
 from tests.deploy.tools import ROOT
-from tests.test_cli import free_port
+from tests.support.live import free_port
 
 AMSS = str(Path(sys.executable).parent / "amss")
 DEMO = {"email": "scheduler@demo.local", "password": "ChangeMe123!"}

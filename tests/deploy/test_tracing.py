@@ -32,7 +32,7 @@ from amss.db.engine import Database
 from amss.kit import tracing
 from tests.conftest import serve_app
 from tests.support.factories import bearer, make_aircraft, make_org, make_user, make_webhook
-from tests.test_cli import free_port
+from tests.support.live import free_port
 from tests.webhooks.conftest import Receiver
 
 

@@ -28,9 +28,9 @@ from amss.db.engine import Database
 from amss.worker import create_worker_app, run_worker
 from tests.conftest import serve_app
 from tests.support.factories import bearer, make_org, make_user
+from tests.support.live import free_port
 from tests.support.polling import eventually
 from tests.support.queue import worker_ids
-from tests.test_cli import free_port
 
 
 @dataclass

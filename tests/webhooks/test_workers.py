@@ -25,9 +25,9 @@ from amss.db.engine import Database
 from amss.db.uow import UnitOfWork
 from amss.events.catalogue import Event
 from tests.support.factories import make_org, make_webhook
+from tests.support.live import free_port
 from tests.support.polling import eventually
 from tests.support.queue import delivery_jobs, open_event_jobs, worker_ids
-from tests.test_cli import free_port
 from tests.webhooks.conftest import Receiver
 
 # ``amss worker`` runs two job loops (deliveries, and everything else), each registered as

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -15,6 +14,7 @@ from amss.auth.deps import ActingCallerDep, UowDep, writes
 from amss.kit.http import JSONRoute
 from amss.kit.openapi import READ_ERRORS
 from amss.kit.pagination import PageDep, set_total
+from amss.kit.types import UtcDateTime
 
 router = APIRouter(prefix="/audit-logs", tags=["audit"], route_class=JSONRoute)
 
@@ -25,9 +25,9 @@ async def audit_filters(
     user_id: Annotated[UUID | None, Query()] = None,
     action: Annotated[AuditAction | None, Query()] = None,
     from_: Annotated[
-        datetime | None, Query(alias="from", description="RFC 3339, inclusive")
+        UtcDateTime | None, Query(alias="from", description="RFC 3339, inclusive")
     ] = None,
-    to: Annotated[datetime | None, Query(description="RFC 3339, exclusive")] = None,
+    to: Annotated[UtcDateTime | None, Query(description="RFC 3339, exclusive")] = None,
 ) -> AuditFilters:
     return AuditFilters(
         entity_type=entity_type,

@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import bindparam, select
 
 from amss.auth.rules import Caller
@@ -48,6 +49,18 @@ async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
 
 
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+# Declares the bearer scheme on every authenticated operation of the OpenAPI document (the
+# Authorize button of /docs, generated clients); the token itself is read by bearer_token so
+# that a missing or malformed header gets AMSS's own 401.
+_BEARER = HTTPBearer(
+    scheme_name="bearerAuth",
+    bearerFormat="JWT",
+    description="An access token from `POST /api/v1/auth/login`.",
+    auto_error=False,
+)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
 
 
 def bearer_token(request: Request) -> str:
@@ -109,11 +122,11 @@ async def _authenticate(request: Request, uow: UnitOfWork, *, rate_limit: bool) 
     )
 
 
-async def get_caller(request: Request, uow: UowDep) -> Caller:
+async def get_caller(request: Request, uow: UowDep, _bearer: BearerDep) -> Caller:
     return await _authenticate(request, uow, rate_limit=True)
 
 
-async def get_auth_caller(request: Request, uow: UowDep) -> Caller:
+async def get_auth_caller(request: Request, uow: UowDep, _bearer: BearerDep) -> Caller:
     """For ``/auth/*``: authenticated, but outside the API rate limit (SPEC §5)."""
     return await _authenticate(request, uow, rate_limit=False)
 

@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from amss.kit.patching import PatchBody
+
 Result = Literal["pass", "fail", "pending"]
 Description = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)
@@ -27,8 +29,8 @@ class ComplianceCreate(BaseModel):
     org_id: UUID | None = Field(None, description="admin only: the organization")
 
 
-class ComplianceUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ComplianceUpdate(PatchBody):
+    NOT_NULL = ("description", "result")
     description: Description | None = None
     result: Result | None = None
     org_id: UUID | None = Field(None, description="admin only: the organization")

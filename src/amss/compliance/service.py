@@ -118,7 +118,7 @@ async def update_item(
     authorize(caller, "compliance.write")
     if current["signed_off"]:
         raise Conflict("this compliance item is signed off and can no longer change")
-    sent = patch_values(data, include=("description", "result"), required=("description", "result"))
+    sent = patch_values(data, include=("description", "result"))
     row, changes = await repo.patch(current, sent)
     if changes:
         await journal.record(

@@ -9,7 +9,14 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from amss.due.rules import DueStatus, Governing, TaskState
-from amss.kit.types import CertificateNumber, Hours, LocalMoment, PersonName, RecordReference
+from amss.kit.types import (
+    CertificateNumber,
+    Hours,
+    LocalMoment,
+    PersonName,
+    RecordReference,
+    WholeNumber,
+)
 
 
 class DueAnswer(BaseModel):
@@ -60,7 +67,7 @@ class RecordCreate(BaseModel):
         description="when it was done: a date-time, or a date on the organization's calendar"
     )
     performed_hours: Annotated[Hours, Field(ge=0, le=1_000_000)] | None = None
-    performed_cycles: int | None = Field(None, ge=0, le=10_000_000)
+    performed_cycles: WholeNumber | None = Field(None, ge=0, le=10_000_000)
     reference: RecordReference = Field(description="the logbook entry or work order it rests on")
     certified_by_name: PersonName | None = None
     certificate_number: CertificateNumber | None = None

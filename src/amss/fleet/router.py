@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 from uuid import UUID
 
@@ -21,6 +20,7 @@ from amss.fleet.schemas import (
 from amss.kit.http import JSONRoute
 from amss.kit.openapi import READ_ERRORS, WRITE_ERRORS
 from amss.kit.pagination import PageDep, set_total
+from amss.kit.types import PlainDate
 
 router = APIRouter(prefix="/aircraft", tags=["aircraft"], route_class=JSONRoute)
 
@@ -112,8 +112,8 @@ async def list_utilization(
     uow: UowDep,
     page: PageDep,
     response: Response,
-    date_from: Annotated[date | None, Query(alias="from")] = None,
-    date_to: Annotated[date | None, Query(alias="to")] = None,
+    date_from: Annotated[PlainDate | None, Query(alias="from")] = None,
+    date_to: Annotated[PlainDate | None, Query(alias="to")] = None,
 ) -> list[UtilizationEntry]:
     items, total = await service.list_utilization(
         uow, caller, aircraft_id, page, date_from, date_to

@@ -9,7 +9,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from amss.kit.types import Hours, PlainDate, Rate, UtcDateTime
+from amss.kit.patching import PatchBody
+from amss.kit.types import Hours, PlainDate, Rate, UtcDateTime, WholeNumber
 
 AircraftStatus = Literal["operational", "maintenance", "grounded"]
 TailNumber = Annotated[
@@ -24,7 +25,7 @@ Serial = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 MAX_METER_HOURS = 1_000_000
 MAX_METER_CYCLES = 10_000_000
 MeterHours = Annotated[Hours, Field(ge=0, le=MAX_METER_HOURS)]
-MeterCycles = Annotated[int, Field(ge=0, le=MAX_METER_CYCLES)]
+MeterCycles = Annotated[WholeNumber, Field(ge=0, le=MAX_METER_CYCLES)]
 DailyHours = Annotated[Rate, Field(ge=0, le=24)]
 DailyCycles = Annotated[Rate, Field(ge=0, le=1000)]
 
@@ -35,7 +36,7 @@ class AircraftCreate(BaseModel):
     model: Model
     serial_number: Serial | None = None
     status: AircraftStatus = "operational"
-    capacity_slots: int = Field(1, ge=1, le=100)
+    capacity_slots: WholeNumber = Field(1, ge=1, le=100)
     flight_hours_total: MeterHours = Decimal(0)
     cycles_total: MeterCycles = 0
     avg_daily_hours: DailyHours | None = None
@@ -44,13 +45,20 @@ class AircraftCreate(BaseModel):
     org_id: UUID | None = Field(None, description="admin only: the organization")
 
 
-class AircraftUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AircraftUpdate(PatchBody):
+    NOT_NULL = (
+        "tail_number",
+        "model",
+        "status",
+        "capacity_slots",
+        "flight_hours_total",
+        "cycles_total",
+    )
     tail_number: TailNumber | None = None
     model: Model | None = None
     serial_number: Serial | None = None
     status: AircraftStatus | None = None
-    capacity_slots: int | None = Field(None, ge=1, le=100)
+    capacity_slots: WholeNumber | None = Field(None, ge=1, le=100)
     flight_hours_total: MeterHours | None = Field(
         None, description="may only go up (recorded as a manual utilization entry)"
     )
@@ -61,16 +69,6 @@ class AircraftUpdate(BaseModel):
     avg_daily_cycles: DailyCycles | None = None
     last_maintenance: UtcDateTime | None = None
     org_id: UUID | None = Field(None, description="admin only: the organization")
-
-
-NOT_NULL_AIRCRAFT_FIELDS = (
-    "tail_number",
-    "model",
-    "status",
-    "capacity_slots",
-    "flight_hours_total",
-    "cycles_total",
-)
 
 
 class Aircraft(BaseModel):
@@ -103,7 +101,7 @@ class UtilizationCreate(BaseModel):
         description="at most 24 a day for flying; negative only in a correction, which takes "
         "back at most what its entry still adds"
     )
-    cycles: int = Field(ge=-MAX_METER_CYCLES, le=MAX_METER_CYCLES)
+    cycles: WholeNumber = Field(ge=-MAX_METER_CYCLES, le=MAX_METER_CYCLES)
     source: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)
     ] = "api"

@@ -15,7 +15,6 @@ from amss.fleet.repository import METER_SETTINGS, AircraftRepository, Utilizatio
 from amss.fleet.schemas import (
     MAX_METER_CYCLES,
     MAX_METER_HOURS,
-    NOT_NULL_AIRCRAFT_FIELDS,
     Aircraft,
     AircraftCreate,
     AircraftUpdate,
@@ -128,7 +127,7 @@ async def update_aircraft(
     repo = AircraftRepository(uow.session, caller.org_id)
     current = await repo.get_or_404(aircraft_id, for_update=True)
     authorize(caller, "aircraft.write")
-    sent = patch_values(data, required=NOT_NULL_AIRCRAFT_FIELDS)
+    sent = patch_values(data)
     if "tail_number" in sent:
         await repo.ensure_unique("tail_number", sent["tail_number"], except_id=aircraft_id)
     raises = {name: sent.pop(name, current[name]) - current[name] for name in METERS}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -100,10 +101,12 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    headers = dict(exc.headers) if exc.headers else {}
     if status == 404:
         message = f"no route for {request.method} {request.url.path}"
     elif status == 405:
         message = f"method {request.method} is not allowed on {request.url.path}"
+        headers = {**headers, "Allow": ", ".join(allowed_methods(request))}
     else:
         message = str(exc.detail)
     return JSONResponse(
@@ -113,8 +116,37 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
             request_id=request_id_of(request),
         ),
         status_code=status,
-        headers=dict(exc.headers) if exc.headers else None,
+        headers=headers or None,
     )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the API serves on this path (RFC 9110 §15.5.6), from its OpenAPI
+    document: GET, PATCH and DELETE of one resource are separate routes, and Starlette's
+    own 405 named only the methods of the first."""
+    index: list[tuple[re.Pattern[str], list[str]]] | None = getattr(
+        request.app.state, "allowed_methods", None
+    )
+    if index is None:
+        paths = request.app.openapi().get("paths", {})
+        # Literal paths first: /aircraft/export is not /aircraft/{aircraft_id}.
+        index = [
+            (_path_pattern(path), sorted({m.upper() for m in paths[path]} | _implied(paths[path])))
+            for path in sorted(paths, key=lambda path: path.count("{"))
+        ]
+        request.app.state.allowed_methods = index
+    path = request.url.path
+    return next((methods for pattern, methods in index if pattern.fullmatch(path)), [])
+
+
+def _path_pattern(template: str) -> re.Pattern[str]:
+    literal = re.split(r"\{[^}/]+\}", template)
+    return re.compile("[^/]+".join(re.escape(part) for part in literal))
+
+
+def _implied(item: dict[str, Any]) -> set[str]:
+    # Starlette answers HEAD wherever it answers GET.
+    return {"HEAD"} if "get" in item else set()
 
 
 # SQLSTATEs of a transaction that lost a race it could win on a second try.

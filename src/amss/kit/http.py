@@ -276,7 +276,9 @@ async def _run_once(
 
 
 def _nul_error(field: str) -> ValidationFailed:
-    # PostgreSQL text cannot hold NUL; no maintenance record needs one.
+    # PostgreSQL text cannot hold NUL; no maintenance record needs one. The name may be a
+    # query parameter's, NUL included: the error names it without echoing the NUL.
+    field = field.replace("\x00", "\\u0000")
     message = "text may not contain NUL (\\u0000) characters"
     return ValidationFailed(f"{field}: {message}", details=[FieldProblem(field, message)])
 

@@ -77,5 +77,70 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 responses.setdefault(str(status), _envelope_response(status))
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
+    _tell_the_truth(schema)
     app.openapi_schema = schema
     return schema
+
+
+# What the API refuses in any text (kit/http.py): PostgreSQL text cannot hold NUL.
+NO_NUL = "^[^\\u0000]*$"
+
+
+def _tell_the_truth(schema: dict[str, Any]) -> None:
+    """Make the document describe what the API really accepts (checked by schemathesis).
+
+    Pydantic documents a decimal as "a number or any string", but meters, rates and limits
+    are JSON numbers with bounds a string cannot carry; and free text may hold anything but
+    NUL. Only what clients send is rewritten: responses keep their own schemas.
+    """
+    components = schema.get("components", {}).get("schemas", {})
+    sent: list[Any] = []
+    for methods in schema.get("paths", {}).values():
+        for operation in methods.values():
+            sent.extend(
+                parameter.get("schema", {}) for parameter in operation.get("parameters", ())
+            )
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                sent.append(media.get("schema", {}))
+    names: set[str] = set()
+    pending = list(sent)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith(_COMPONENT):
+                name = ref[len(_COMPONENT) :]
+                if name not in names and name in components:
+                    names.add(name)
+                    pending.append(components[name])
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    for node in sent:
+        _walk(node)
+    for name in names:
+        _walk(components[name])
+
+
+_COMPONENT = "#/components/schemas/"
+
+
+def _walk(node: Any) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _walk(item)
+        return
+    if not isinstance(node, dict):
+        return
+    branches = node.get("anyOf")
+    if isinstance(branches, list) and any(b.get("type") == "number" for b in branches):
+        kept = [b for b in branches if b != {"type": "string"}]
+        if len(kept) == 1:
+            del node["anyOf"]
+            node.update(kept[0])
+        else:
+            node["anyOf"] = kept
+    if node.get("type") == "string" and not node.keys() & {"format", "pattern", "enum", "const"}:
+        node["pattern"] = NO_NUL
+    for value in node.values():
+        _walk(value)

@@ -17,7 +17,6 @@ from amss.orgs.repository import OrganizationRepository
 from amss.orgs.schemas import (
     DUE_POLICY_FIELDS,
     QUOTA_FIELDS,
-    REQUIRED_POLICY_FIELDS,
     Organization,
     OrganizationCreate,
     OrganizationUpdate,
@@ -80,7 +79,7 @@ async def update_organization(
 ) -> Organization:
     current = await _get_visible(uow, caller, org_id, for_update=True)
     authorize(caller, "organizations.update")
-    sent = patch_values(data, exclude=(), required=("name",))
+    sent = patch_values(data, exclude=())
     repo = OrganizationRepository(uow.session)
     if "name" in sent:
         await repo.ensure_unique_name(sent["name"], except_id=org_id)
@@ -115,7 +114,7 @@ async def update_policy(
 ) -> Policy:
     await _get_visible(uow, caller, org_id)
     authorize(caller, "policy.update")
-    sent = patch_values(data, exclude=(), required=REQUIRED_POLICY_FIELDS)
+    sent = patch_values(data, exclude=())
     quotas = sorted(QUOTA_FIELDS & sent.keys())
     if quotas and caller.role != "admin":
         raise Forbidden(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 from uuid import UUID
 
@@ -12,6 +11,7 @@ from amss.auth.deps import ActingCallerDep, CallerDep, UowDep
 from amss.kit.http import JSONRoute
 from amss.kit.openapi import READ_ERRORS, WRITE_ERRORS
 from amss.kit.pagination import PageDep, set_total
+from amss.kit.types import PlainDate
 from amss.parts import service
 from amss.parts.schemas import (
     Definition,
@@ -120,7 +120,7 @@ async def list_items(
     response: Response,
     status: Annotated[ItemStatus | None, Query()] = None,
     definition_id: Annotated[UUID | None, Query()] = None,
-    expiry_before: Annotated[date | None, Query(description="YYYY-MM-DD")] = None,
+    expiry_before: Annotated[PlainDate | None, Query(description="YYYY-MM-DD")] = None,
 ) -> list[Item]:
     filters = {"status": status, "definition_id": definition_id, "expiry_before": expiry_before}
     items, total = await service.list_items(uow, caller, page, filters)

@@ -9,7 +9,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from amss.kit.types import PlainDate
+from amss.kit.patching import PatchBody
+from amss.kit.types import PlainDate, WholeNumber
 
 ItemStatus = Literal["in_stock", "used", "disposed"]
 ReservationState = Literal["reserved", "used", "released"]
@@ -22,16 +23,16 @@ class DefinitionCreate(BaseModel):
     name: Text200
     part_number: Text100 | None = None
     category: Text100 | None = None
-    min_stock: int = Field(0, ge=0, le=1_000_000)
+    min_stock: WholeNumber = Field(0, ge=0, le=1_000_000)
     org_id: UUID | None = Field(None, description="admin only: the organization")
 
 
-class DefinitionUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DefinitionUpdate(PatchBody):
+    NOT_NULL = ("name", "min_stock")
     name: Text200 | None = None
     part_number: Text100 | None = None
     category: Text100 | None = None
-    min_stock: int | None = Field(None, ge=0, le=1_000_000)
+    min_stock: WholeNumber | None = Field(None, ge=0, le=1_000_000)
     org_id: UUID | None = Field(None, description="admin only: the organization")
 
 
@@ -66,8 +67,8 @@ class ItemCreate(BaseModel):
     org_id: UUID | None = Field(None, description="admin only: the organization")
 
 
-class ItemUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ItemUpdate(PatchBody):
+    NOT_NULL = ("serial_number", "status")
     serial_number: Text100 | None = None
     status: Literal["in_stock", "disposed"] | None = Field(
         None, description="'used' is reached through a reservation only"
@@ -95,7 +96,7 @@ class ReservationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     task_id: UUID
     part_item_id: UUID
-    quantity: int = Field(1, ge=1, le=1, description="serialized items: always 1")
+    quantity: WholeNumber = Field(1, ge=1, le=1, description="serialized items: always 1")
     org_id: UUID | None = Field(None, description="admin only: the organization")
 
 

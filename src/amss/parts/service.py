@@ -103,7 +103,7 @@ async def update_definition(
     repo = DefinitionRepository(uow.session, caller.org_id)
     current = await repo.get_or_404(definition_id, for_update=True)
     authorize(caller, "parts.write")
-    sent = patch_values(data, include=DEFINITION_FIELDS, required=("name", "min_stock"))
+    sent = patch_values(data, include=DEFINITION_FIELDS)
     if "name" in sent:
         await repo.ensure_unique("name", sent["name"], except_id=definition_id)
     row, changes = await repo.patch(current, sent)
@@ -198,7 +198,7 @@ async def update_item(uow: UnitOfWork, caller: Caller, item_id: UUID, data: Item
     repo = ItemRepository(uow.session, caller.org_id)
     current = await repo.get_or_404(item_id, for_update=True)
     authorize(caller, "parts.write")
-    sent = patch_values(data, include=ITEM_FIELDS, required=("serial_number", "status"))
+    sent = patch_values(data, include=ITEM_FIELDS)
     if current["status"] == "used" and sent:
         raise Conflict(f"part item {current['serial_number']} is used; its record is final")
     if sent.get("status") == "disposed" and current["reserved"]:

@@ -8,8 +8,10 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.config import JsonDict, JsonValue
 
-from amss.kit.types import AuthorizationTag, Hours, LocalMoment
+from amss.kit.patching import PatchBody, document_not_nullable
+from amss.kit.types import AuthorizationTag, Flag, Hours, LocalMoment, WholeNumber
 
 TaskType = Literal["inspection", "repair", "overhaul"]
 IntervalType = Literal["flight_hours", "cycles", "calendar"]
@@ -22,7 +24,7 @@ ToleranceHours = Annotated[Hours, Field(ge=0, le=1_000_000)]
 class RequiredPart(BaseModel):
     model_config = ConfigDict(extra="forbid")
     part_definition_id: UUID
-    quantity: int = Field(ge=1, le=1000)
+    quantity: WholeNumber = Field(ge=1, le=1000)
 
 
 # The original system's single interval maps onto one of ours.
@@ -40,17 +42,53 @@ def _apply_interval_type(values: dict[str, Any]) -> dict[str, Any]:
         return values
     if kind is None or amount is None:
         raise ValueError("interval_type and interval_value go together")
-    target = INTERVAL_FIELD.get(kind)
+    target = INTERVAL_FIELD.get(kind) if isinstance(kind, str) else None
     if target is None:
         return values  # the Literal check reports the bad value
-    if values.get(target) is not None and Decimal(str(values[target])) != Decimal(str(amount)):
+    try:
+        contradicts = values.get(target) is not None and Decimal(str(values[target])) != Decimal(
+            str(amount)
+        )
+    except ArithmeticError:  # not numbers: the field checks report them
+        return values
+    if contradicts:
         raise ValueError(f"interval_value {amount} contradicts {target} {values[target]}")
     values[target] = amount
     return values
 
 
+def _present(name: str, kind: str) -> JsonDict:
+    return {"required": [name], "properties": {name: {"type": kind}}}
+
+
+def _one_interval(kind: str, field: str) -> JsonDict:
+    # interval_type names the field interval_value fills: that field is not sent too.
+    return {
+        "if": {"required": ["interval_type"], "properties": {"interval_type": {"const": kind}}},
+        "then": {"not": _present(field, "number")},
+    }
+
+
+# The rules of the validators below that JSON Schema can state, for the OpenAPI document.
+_PROGRAM_RULES: list[JsonValue] = [
+    {"if": _present("interval_value", "number"), "then": _present("interval_type", "string")},
+    {"if": _present("interval_type", "string"), "then": _present("interval_value", "number")},
+    {"not": {"allOf": [_present("aircraft_id", "string"), _present("aircraft_model", "string")]}},
+    *[_one_interval(kind, field) for kind, field in INTERVAL_FIELD.items()],
+    {
+        "if": {
+            "required": ["interval_type"],
+            "properties": {"interval_type": {"enum": ["cycles", "calendar"]}},
+        },
+        "then": {
+            "properties": {"interval_value": {"anyOf": [{"type": "integer"}, {"type": "null"}]}}
+        },
+    },
+]
+
+
 class ProgramFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"allOf": _PROGRAM_RULES})
     description: Annotated[str, StringConstraints(max_length=4000)] | None = None
     ata_chapter: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = (
         None
@@ -64,12 +102,12 @@ class ProgramFields(BaseModel):
     )
     interval_value: Decimal | None = Field(None, gt=0, le=1_000_000)
     interval_hours: PositiveHours | None = None
-    interval_cycles: int | None = Field(None, gt=0, le=1_000_000)
-    interval_days: int | None = Field(None, gt=0, le=36500)
-    interval_months: int | None = Field(None, gt=0, le=1200)
+    interval_cycles: WholeNumber | None = Field(None, gt=0, le=1_000_000)
+    interval_days: WholeNumber | None = Field(None, gt=0, le=36500)
+    interval_months: WholeNumber | None = Field(None, gt=0, le=1200)
     tolerance_hours: ToleranceHours | None = None
-    tolerance_cycles: int | None = Field(None, ge=0, le=1_000_000)
-    tolerance_days: int | None = Field(None, ge=0, le=3650)
+    tolerance_cycles: WholeNumber | None = Field(None, ge=0, le=1_000_000)
+    tolerance_days: WholeNumber | None = Field(None, ge=0, le=3650)
     estimated_duration_hours: (
         Annotated[Decimal, Field(gt=0, le=10_000, decimal_places=2)] | None
     ) = None
@@ -79,11 +117,11 @@ class ProgramFields(BaseModel):
         "or date-time of the last accomplishment, stored as that aircraft's last-done record",
     )
     last_performed_hours: Annotated[Hours, Field(ge=0, le=1_000_000)] | None = None
-    last_performed_cycles: int | None = Field(None, ge=0, le=10_000_000)
+    last_performed_cycles: WholeNumber | None = Field(None, ge=0, le=10_000_000)
     required_parts: list[RequiredPart] | None = Field(
         None, max_length=100, description="parts that starting a task of this program reserves"
     )
-    mandatory: bool | None = Field(
+    mandatory: Flag | None = Field(
         None,
         description="an overdue mandatory requirement grounds the aircraft (default true); "
         "a non-mandatory one (a wash) only reports overdue",
@@ -132,10 +170,24 @@ class ProgramFields(BaseModel):
 
 
 class ProgramCreate(ProgramFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                *_PROGRAM_RULES,
+                {
+                    "anyOf": [
+                        *(_present(name, "number") for name in INTERVAL_FIELDS),
+                        _present("interval_value", "number"),
+                    ]
+                },
+            ]
+        }
+    )
+
     name: Text200
     task_type: TaskType = "inspection"
     next_due_basis: Basis = "actual"
-    mandatory: bool = True
+    mandatory: Flag = True
 
     @model_validator(mode="after")
     def _needs_an_interval(self) -> ProgramCreate:
@@ -147,7 +199,15 @@ class ProgramCreate(ProgramFields):
         return self
 
 
-class ProgramUpdate(ProgramFields):
+def _program_update_schema(schema: dict[str, Any], model: type[Any]) -> None:
+    document_not_nullable(schema, model)
+    schema["allOf"] = _PROGRAM_RULES
+
+
+class ProgramUpdate(ProgramFields, PatchBody):
+    model_config = ConfigDict(json_schema_extra=_program_update_schema)
+    NOT_NULL = ("name", "task_type", "next_due_basis", "estimated_duration_hours", "mandatory")
+
     name: Text200 | None = None
     task_type: TaskType | None = None
     next_due_basis: Basis | None = None

@@ -61,7 +61,6 @@ DUE_INPUTS = frozenset(
 )
 # The original system's program-level baseline: one aircraft's last-done record now.
 BASELINE = rules.AnchorFields("last_performed", "last_performed_hours", "last_performed_cycles")
-NOT_NULL_FIELDS = ("name", "task_type", "next_due_basis", "estimated_duration_hours", "mandatory")
 
 
 async def _views(uow: UnitOfWork, caller: Caller, rows: list[RowMapping]) -> list[Program]:
@@ -246,7 +245,7 @@ async def update_program(
     repo = ProgramRepository(uow.session, caller.org_id)
     current = await repo.get_or_404(program_id, for_update=True)
     authorize(caller, "programs.write")
-    sent = patch_values(data, include=STORED_FIELDS, required=NOT_NULL_FIELDS)
+    sent = patch_values(data, include=STORED_FIELDS)
     merged = {**dict(current), **sent}
     if all(merged[name] is None for name in INTERVAL_FIELDS):
         raise ValidationFailed(

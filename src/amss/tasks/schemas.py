@@ -7,17 +7,21 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.config import JsonDict
 
 from amss.compliance.schemas import ComplianceItem
 from amss.due.rules import TaskState
 from amss.due.schemas import BasisSource, DueAnswer
+from amss.kit.patching import PatchBody
 from amss.kit.types import (
     CertificateNumber,
+    Flag,
     Hours,
     LocalMoment,
     PersonName,
     RecordReference,
     UtcDateTime,
+    WholeNumber,
 )
 from amss.parts.schemas import Reservation
 
@@ -85,10 +89,10 @@ class TaskCreate(BaseModel):
     end_time: UtcDateTime | None = None
     due_at: UtcDateTime | None = None
     due_hours: Annotated[Hours, Field(ge=0, le=1_000_000)] | None = None
-    due_cycles: int | None = Field(None, ge=0, le=10_000_000)
+    due_cycles: WholeNumber | None = Field(None, ge=0, le=10_000_000)
     assigned_mechanic_id: UUID | None = None
     notes: Notes | None = None
-    mandatory: bool = Field(
+    mandatory: Flag = Field(
         False, description="overdue, it grounds the aircraft (an AD, a defect that must be fixed)"
     )
     org_id: UUID | None = Field(None, description="admin only: the organization")
@@ -100,28 +104,38 @@ class TaskCreate(BaseModel):
         return self
 
 
-class TaskUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TaskUpdate(PatchBody):
+    NOT_NULL = ("title", "type", "mandatory")
     title: Title | None = None
     type: TaskType | None = None
     start_time: UtcDateTime | None = None
     end_time: UtcDateTime | None = None
     due_at: UtcDateTime | None = None
     due_hours: Annotated[Hours, Field(ge=0, le=1_000_000)] | None = None
-    due_cycles: int | None = Field(None, ge=0, le=10_000_000)
+    due_cycles: WholeNumber | None = Field(None, ge=0, le=10_000_000)
     assigned_mechanic_id: UUID | None = None
     notes: Notes | None = None
-    mandatory: bool | None = None
-    version: int | None = Field(
+    mandatory: Flag | None = None
+    version: WholeNumber | None = Field(
         None, ge=1, description="optimistic concurrency: the version you read"
     )
     org_id: UUID | None = Field(None, description="admin only: the organization")
 
 
+# tasks/rules.py, stated for the OpenAPI document: completing and cancelling need notes.
+_NOTES_WHEN_CLOSING: JsonDict = {
+    "if": {
+        "required": ["new_state"],
+        "properties": {"new_state": {"enum": ["completed", "cancelled"]}},
+    },
+    "then": {"required": ["notes"], "properties": {"notes": {"type": "string", "pattern": "\\S"}}},
+}
+
+
 class TaskTransition(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_NOTES_WHEN_CLOSING)
     new_state: TaskState
-    version: int | None = Field(
+    version: WholeNumber | None = Field(
         None, ge=1, description="optimistic concurrency: the version you read"
     )
     notes: Notes | None = Field(
@@ -138,8 +152,8 @@ class TaskTransition(BaseModel):
     completed_hours: Annotated[Hours, Field(ge=0, le=1_000_000)] | None = Field(
         None, description="default: the meters at completed_at"
     )
-    completed_cycles: int | None = Field(None, ge=0, le=10_000_000)
-    allow_early_completion: bool = Field(
+    completed_cycles: WholeNumber | None = Field(None, ge=0, le=10_000_000)
+    allow_early_completion: Flag = Field(
         False,
         description="accepted for the original system's clients and ignored: early work "
         "is always allowed and never earns credit",

@@ -126,9 +126,7 @@ async def update_task(
     _check_version(task, data.version)
     if task["state"] in rules.FINAL_STATES:
         raise Conflict(f"task {task['title']!r} is {task['state']}; it can no longer change")
-    sent = patch_values(
-        data, exclude=("org_id", "version"), required=("title", "type", "mandatory")
-    )
+    sent = patch_values(data, exclude=("org_id", "version"))
     if task["program_id"] is not None and set(PROGRAM_FIELDS) & sent.keys():
         raise Conflict(
             "the limits and mandatory flag of a generated task come from its maintenance "

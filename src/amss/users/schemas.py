@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from amss.auth.passwords import MIN_PASSWORD_LENGTH
 from amss.auth.rules import Role
+from amss.kit.patching import PatchBody
 from amss.kit.types import AuthorizationTag, CertificateNumber
 
 
@@ -27,7 +28,9 @@ Email = Annotated[
         to_lower=True,
         min_length=3,
         max_length=254,
-        pattern=r"^[^@\s]+@[^@\s]+$",
+        # Printable ASCII, one @, a dot inside the domain: _email's rule, stated so that
+        # every regex dialect (the OpenAPI document's ECMA, pydantic's Rust) reads it alike.
+        pattern=r"^[!-?A-~]+@[!-\-/-?A-~][!-?A-~]*\.[!-?A-~]*[!-\-/-?A-~]$",
     ),
     AfterValidator(_email),
 ]
@@ -61,8 +64,8 @@ class UserCreate(BaseModel):
     )
 
 
-class UserUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class UserUpdate(PatchBody):
+    NOT_NULL = ("email", "password", "role", "authorizations")
     email: Email | None = None
     password: Password | None = None
     role: Role | None = None

@@ -65,7 +65,7 @@ async def update_user(uow: UnitOfWork, caller: Caller, user_id: UUID, data: User
     repo = UserRepository(uow.session, caller.org_id)
     current = await repo.get_or_404(user_id, for_update=True)
     authorize(caller, "users.write")
-    sent = patch_values(data, required=("email", "password", "role", "authorizations"))
+    sent = patch_values(data)
     check_user_management(caller, target_role=current["role"], new_role=sent.get("role"))
     if user_id == caller.user_id and set(CERTIFYING_FIELDS) & sent.keys():
         raise Forbidden(

@@ -10,7 +10,6 @@ and certificate check still use the host name, because httpcore takes them from 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
@@ -18,7 +17,7 @@ from urllib.parse import urlsplit
 import httpcore2
 import httpx2
 
-from amss.webhooks.rules import address_problem, url_problem
+from amss.webhooks.rules import address_problem, literal_address, url_problem
 
 # (host, port) → the addresses to try, in order. Tests pass a resolver of their own.
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -34,19 +33,12 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def _literal(host: str) -> str | None:
-    try:
-        return str(ipaddress.ip_address(host.strip("[]")))
-    except ValueError:
-        return None
-
-
 async def resolve_checked(
     host: str, port: int, *, allow_private: bool, resolver: Resolver = system_resolver
 ) -> list[str]:
     """Resolve ``host`` once; every address must pass the policy (one bad answer refuses all:
     a name that resolves to a public and a private address is not safe to call)."""
-    literal = _literal(host)
+    literal = literal_address(host)
     if literal is not None:
         addresses = [literal]
     else:
@@ -56,6 +48,8 @@ async def resolve_checked(
             raise UnsafeDestination(
                 f"host {host} does not resolve ({error.strerror or error})"
             ) from None
+        except UnicodeError:  # a label too long for IDNA, say
+            raise UnsafeDestination(f"host {host[:80]} is not a valid host name") from None
         if not addresses:
             raise UnsafeDestination(f"host {host} does not resolve")
     for address in addresses:

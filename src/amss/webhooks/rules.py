@@ -180,6 +180,24 @@ def url_problem(url: str, *, production: bool) -> str | None:
         return "must be an http(s) URL with a host"
     if parts.username or parts.password:
         return "must not carry credentials"
+    if literal_address(parts.hostname) is None and not _is_host_name(parts.hostname):
+        return f"host {parts.hostname[:80]} is not a valid host name"
     if production and parts.scheme != "https":
         return "must use https in production"
     return None
+
+
+def literal_address(host: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        return None
+
+
+def _is_host_name(host: str) -> bool:
+    """A name DNS can carry (RFC 1035: labels of 1-63 octets, 253 in all, IDNA-encodable)."""
+    try:
+        encoded = host.rstrip(".").encode("idna")
+    except UnicodeError:
+        return False
+    return 0 < len(encoded) <= 253 and all(0 < len(label) <= 63 for label in encoded.split(b"."))

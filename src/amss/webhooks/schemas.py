@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from amss.events.catalogue import CATALOGUE
 
+# The catalogue, documented as an enum; the validator below gives the readable message.
+EventTypeName = Annotated[
+    str, WithJsonSchema({"type": "string", "enum": [*sorted(CATALOGUE), "*"]})
+]
 DeliveryStatus = Literal["pending", "delivered", "failed", "dead", "cancelled"]
 
 
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(min_length=8, max_length=2000)
-    events: list[str] = Field(min_length=1, max_length=50, description="event types, or * for all")
+    url: str = Field(
+        min_length=8,
+        max_length=2000,
+        # webhooks/rules.py's shape check, for the OpenAPI document (the address rules of
+        # SPEC §7.2 are checked when the name is resolved).
+        json_schema_extra={"pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\s:][^/?#@\s]*([/?#]\S*)?$"},
+    )
+    events: list[EventTypeName] = Field(
+        min_length=1, max_length=50, description="event types, or * for all"
+    )
     org_id: UUID | None = Field(None, description="admin only: the organization")
 
     @field_validator("events")
