@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -266,3 +267,63 @@ def test_migrate_runs_as_db_migrate_url_and_init_roles_keeps_the_audit_trail_clo
             "DB_URL connects as the owner of the tables: the application could disable the "
             "audit triggers"
         ]
+
+
+def managed_service_sql() -> str:
+    """The ```sql block of docs/operations.md "On a managed PostgreSQL", word for word."""
+    text = (ROOT / "docs" / "operations.md").read_text()
+    section = text.split("### On a managed PostgreSQL", 1)[1]
+    return section.split("```sql\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_managed_service_sql_makes_the_two_roles(postgres_admin_url: str) -> None:
+    """The documented SQL, run by an admin that is no superuser (CREATEROLE, CREATEDB, as on
+    a managed service), then `amss migrate` as the owner: the app role is restricted."""
+    suffix = uuid.uuid4().hex[:8]
+    names = {
+        "amss_owner": f"amss_owner_{suffix}",
+        "amss_app": f"amss_app_{suffix}",
+        "amss": f"amss_managed_{suffix}",
+    }
+    script = re.sub(
+        r"\b(amss_owner|amss_app|amss)\b", lambda m: names[m.group(1)], managed_service_sql()
+    )
+    admin = f"amss_admin_{suffix}"
+    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN CREATEROLE CREATEDB").format(sql.Identifier(admin))
+        )
+    try:
+        env = {
+            **os.environ,
+            **libpq_env(postgres_admin_url),
+            "PGUSER": admin,
+            "PGDATABASE": "postgres",
+        }
+        ran = subprocess.run(
+            [client("psql", postgres_admin_url), "-X", "-q", "-v", "ON_ERROR_STOP=1"],
+            input=script,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert ran.returncode == 0, ran.stderr
+
+        def url(role: str) -> str:
+            base = _with_database(postgres_admin_url, names["amss"])
+            scheme, rest = base.split("://", 1)
+            return f"{scheme}://{role}@{rest.split('@', 1)[-1]}"
+
+        owner_url, app_url = url(names["amss_owner"]), url(names["amss_app"])
+        migrated = amss("migrate", env={"DB_URL": app_url, "DB_MIGRATE_URL": owner_url})
+        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+        assert privilege_problems(app_url) == []
+        with psycopg.connect(app_url) as conn:
+            conn.execute("INSERT INTO organizations (name) VALUES ('Managed')")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("ALTER TABLE audit_logs DISABLE TRIGGER ALL")
+    finally:
+        drop_database(postgres_admin_url, names["amss"])
+        with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+            for role in (names["amss_app"], names["amss_owner"], admin):
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
