@@ -24,6 +24,7 @@ from amss.config import (
 from amss.db import migrate as migrations
 from amss.db.connect import database_urls
 from amss.db.engine import WORKER_STATEMENT_TIMEOUT_MS, Database
+from amss.db.roles import privilege_problems
 from amss.kit.keys import generate_key_pair
 from amss.kit.logging import configure_logging, get_logger
 from amss.kit.tracing import setup_tracing
@@ -81,8 +82,6 @@ def _warn_about_the_role(settings: Settings, url: str) -> None:
     """Production should run as a role that owns nothing (SPEC §10); one URL still works."""
     if not settings.is_production:
         return
-    from amss.db.roles import privilege_problems
-
     for problem in privilege_problems(url):
         _log.warning(
             f"{problem}; connect as a restricted role and migrate with DB_MIGRATE_URL "

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -314,3 +317,38 @@ def test_the_embedded_server_runs_the_application_as_a_role_that_owns_nothing(
                 assert "must be owner" in refused(
                     conn, "ALTER TABLE audit_logs DISABLE TRIGGER ALL"
                 )
+
+
+@pytest.mark.parametrize("who", ["owner", "app"])
+def test_amss_server_in_production_warns_when_its_role_could_change_the_audit_trail(
+    roles: Roles, signing_keys: KeyPair, tmp_path: Path, who: str
+) -> None:
+    """The warning comes after every start-up check; the listener's port is taken so the
+    server stops right there."""
+    url = roles.owner_url if who == "owner" else roles.app_url
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-c", "from amss.cli import main; main()", "server"],
+            env={
+                **{k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH")},
+                "APP_ENV": "production",
+                "DB_URL": url,
+                "JWT_PRIVATE_KEY_PEM": signing_keys.private_pem,
+                "JWT_PUBLIC_KEY_PEM": signing_keys.public_pem,
+                "SECRETS_KEY": os.environ["SECRETS_KEY"],
+                "TRUSTED_PROXIES": "10.0.0.0/8",
+                "HTTP_ADDR": f"127.0.0.1:{port}",
+                "LOG_LEVEL": "warning",
+            },
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode != 0
+    warned = "DB_URL connects as a superuser" in result.stderr
+    assert warned == (who == "owner"), result.stderr
+    assert "address already in use" in result.stderr.lower(), result.stderr
