@@ -31,6 +31,7 @@ from amss.db import migrate
 from amss.db.connect import database_urls
 from amss.db.engine import Database, libpq_url
 from amss.db.roles import APP_ROLE, ensure_login_role, grant_app_role, privilege_problems
+from amss.due import generator
 from amss.events.queue import DISPATCH_QUEUE, DISPATCH_TASK
 from amss.kit.keys import KeyPair
 from amss.worker import create_worker_app
@@ -214,6 +215,15 @@ def test_privilege_problems_name_what_a_role_could_do(roles: Roles) -> None:
     ]
 
 
+def analyze_count(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT pg_stat_get_analyze_count('maintenance_tasks'::regclass)"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 @pytest.fixture
 async def app_database(roles: Roles) -> AsyncIterator[Database]:
     database = Database.connect(roles.app_url, pool_size=2)
@@ -222,11 +232,14 @@ async def app_database(roles: Roles) -> AsyncIterator[Database]:
 
 
 async def test_business_operations_and_jobs_run_as_the_role(
-    roles: Roles, app_database: Database, signing_keys: KeyPair
+    roles: Roles, app_database: Database, signing_keys: KeyPair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Through the API as the application role: a login, an aircraft, a program that
-    generates tasks, each with its audit rows and events; the chain verifies; the worker,
-    on the same role, dispatches the events the requests deferred."""
+    generates tasks (and refreshes the planner's statistics, as a large sweep does), each
+    with its audit rows and events; the chain verifies; the worker, on the same role,
+    dispatches the events the requests deferred."""
+    monkeypatch.setattr(generator, "REFRESH_STATISTICS_AFTER", 1)
+    analyses_before = analyze_count(roles.app_url)
     settings = Settings(
         APP_ENV="test",
         DB_URL=roles.app_url,
@@ -253,6 +266,7 @@ async def test_business_operations_and_jobs_run_as_the_role(
     finally:
         await owner.dispose()
     assert verified["ok"] is True
+    assert analyze_count(roles.app_url) > analyses_before
     assert verified["checked"] >= 3  # the login, the aircraft, the program and its tasks
 
     async with app_database.engine.connect() as conn:
