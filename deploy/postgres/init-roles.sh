@@ -6,7 +6,9 @@
 #       read and write rows, and nothing else: it owns no table, so it can neither drop
 #       one nor disable the audit triggers.
 # Default privileges make every table, sequence and function the owner creates later
-# (each migration) usable by the app role without a grant per migration.
+# (each migration) usable by the app role without a grant per migration. The audit trail
+# is the exception: the app role may only read and append audit rows and only read the
+# chain heads (migration 0009; a re-run of this script keeps it so).
 #
 # Run by the postgres image on first start (docker-compose.yml mounts it into
 # /docker-entrypoint-initdb.d), or by hand with a superuser's PG* variables:
@@ -53,4 +55,12 @@ ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO :"app";
 GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO :"app";
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO :"app";
+-- The audit trail stays append-only for the app role: migration 0009's function takes back
+-- what the blanket grants above gave on audit_logs, audit_chain_heads and alembic_version.
+-- Before the first migration there is nothing to take back (0009 does it when it runs).
+DO $$ BEGIN
+    IF to_regprocedure('amss_protect_audit_trail()') IS NOT NULL THEN
+        PERFORM amss_protect_audit_trail();
+    END IF;
+END $$;
 SQL

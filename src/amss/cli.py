@@ -22,8 +22,9 @@ from amss.config import (
     require_production_settings,
 )
 from amss.db import migrate as migrations
-from amss.db.connect import database_url
+from amss.db.connect import database_urls
 from amss.db.engine import WORKER_STATEMENT_TIMEOUT_MS, Database
+from amss.db.roles import privilege_problems
 from amss.kit.keys import generate_key_pair
 from amss.kit.logging import configure_logging, get_logger
 from amss.kit.tracing import setup_tracing
@@ -74,6 +75,17 @@ def _production_checks(settings: Settings, *, needs_database: bool = True) -> No
     if settings.webhook_allow_private:
         _log.warning(
             "WEBHOOK_ALLOW_PRIVATE=true in production: webhooks may reach private networks"
+        )
+
+
+def _warn_about_the_role(settings: Settings, url: str) -> None:
+    """Production should run as a role that owns nothing (SPEC §10); one URL still works."""
+    if not settings.is_production:
+        return
+    for problem in privilege_problems(url):
+        _log.warning(
+            f"{problem}; connect as a restricted role and migrate with DB_MIGRATE_URL "
+            "(docs/operations.md, Two database roles)"
         )
 
 
@@ -229,12 +241,12 @@ def serve(
     _production_checks(settings, needs_database=False)
     if demo:
         _refuse_demo_in_production(settings, "--demo")
-    with database_url(settings) as url:
-        migrations.upgrade(url)
-        _seal_secrets(url, settings)
+    with database_urls(settings) as urls:
+        migrations.upgrade(urls.migrate)
+        _seal_secrets(urls.app, settings)
         if demo:
-            _seed(url)
-        _run_http(settings, url, worker=True)
+            _seed(urls.app)
+        _run_http(settings, urls.app, worker=True)
 
 
 @cli.command()
@@ -242,9 +254,9 @@ def seed() -> None:
     """Load the demo organization and its users (idempotent; migrates first)."""
     settings = _settings()
     _refuse_demo_in_production(settings, "'amss seed'")
-    with database_url(settings) as url:
-        migrations.upgrade(url)
-        _seed(url)
+    with database_urls(settings) as urls:
+        migrations.upgrade(urls.migrate)
+        _seed(urls.app)
 
 
 audit_cli = typer.Typer(help="The audit trail.", no_args_is_help=True)
@@ -290,7 +302,8 @@ def audit_verify(
                 )
         return healthy
 
-    with database_url(settings) as url:
+    with database_urls(settings) as urls:
+        url = urls.app
         if not asyncio.run(run()):
             raise typer.Exit(1)
 
@@ -311,6 +324,7 @@ def server() -> None:
             err=True,
         )
         raise typer.Exit(1)
+    _warn_about_the_role(settings, settings.db_url)
     _run_http(settings, settings.db_url, worker=False)
 
 
@@ -327,6 +341,7 @@ def worker() -> None:
     if pending:
         typer.echo(f"{len(pending)} migration(s) pending; run 'amss migrate' first", err=True)
         raise typer.Exit(1)
+    _warn_about_the_role(settings, settings.db_url)
     _seal_secrets(settings.db_url, settings)
     _serve_forever(_run(settings, settings.db_url, api=False, worker=True))
 
@@ -337,9 +352,10 @@ def migrate(
         bool, typer.Option("--check", help="Exit 1 when migrations are pending; change nothing.")
     ] = False,
 ) -> None:
-    """Apply database migrations (embedded database when DB_URL is unset)."""
+    """Apply database migrations as the owner (DB_MIGRATE_URL, else DB_URL, else embedded)."""
     settings = _settings()
-    with database_url(settings) as url:
+    with database_urls(settings) as urls:
+        url = urls.migrate
         pending = migrations.pending_revisions(url)
         if check:
             if pending:
@@ -408,8 +424,8 @@ def secrets_rotate() -> None:
         finally:
             await database.dispose()
 
-    with database_url(settings) as url:
-        count = asyncio.run(run(url))
+    with database_urls(settings) as urls:
+        count = asyncio.run(run(urls.app))
     typer.echo(f"re-encrypted {count} webhook secret(s) with the first key of SECRETS_KEY")
 
 

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
 
     app_env: Literal["development", "test", "production"] = Field("development", alias="APP_ENV")
     db_url: str | None = Field(None, alias="DB_URL")
+    # The owner role's URL, for migrations only; DB_URL is then a role that owns nothing.
+    db_migrate_url: str | None = Field(None, alias="DB_MIGRATE_URL")
     data_dir: Path = Field(Path("./data"), alias="AMSS_DATA_DIR")
     redis_url_raw: str | None = Field(None, alias="REDIS_URL")
     redis_addr: str | None = Field(None, alias="REDIS_ADDR")
@@ -95,7 +97,7 @@ class Settings(BaseSettings):
         parse_listen_address(value)
         return value
 
-    @field_validator("db_url")
+    @field_validator("db_url", "db_migrate_url")
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
@@ -145,6 +147,11 @@ class Settings(BaseSettings):
         if self.redis_addr:
             return f"redis://{self.redis_addr}/0"
         return None
+
+    @property
+    def migrate_url(self) -> str | None:
+        """The URL migrations run on: DB_MIGRATE_URL, else DB_URL (one role for both)."""
+        return self.db_migrate_url or self.db_url
 
     @property
     def is_production(self) -> bool:

@@ -156,6 +156,8 @@ def test_the_entry_point_runs_the_real_cli(database_url: str) -> None:
     """`migrate --check` through the entry point, with the owner URL only in DB_MIGRATE_URL."""
     env = {
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        # The code under test, where a checkout runs it through PYTHONPATH.
+        **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
         "DB_URL": "postgresql://nobody@127.0.0.1:1/unreachable",
         "DB_MIGRATE_URL": database_url,
         "HOME": os.environ.get("HOME", "/tmp"),

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import secrets
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from amss.db.roles import privilege_problems
 from amss.kit.keys import generate_key_pair
 from tests.conftest import _with_database, create_database, drop_database
 from tests.deploy.pgtools import client, libpq_env
@@ -105,8 +107,9 @@ def test_a_restored_dump_keeps_a_verifiable_audit_trail(
 
 
 @contextmanager
-def two_roles(admin_url: str) -> Iterator[tuple[str, str, str]]:
-    """deploy/postgres/init-roles.sh on a new database; the owner's and the app's URLs."""
+def two_roles(admin_url: str) -> Iterator[tuple[str, str, str, Callable[[], None]]]:
+    """deploy/postgres/init-roles.sh on a new database; the owner's and the app's URLs, and
+    a function running the script again."""
     suffix = uuid.uuid4().hex[:8]
     database, owner, app = f"amss_roles_{suffix}", f"amss_owner_{suffix}", f"amss_app_{suffix}"
     passwords = {"owner": secrets.token_hex(8), "app": secrets.token_hex(8)}
@@ -121,17 +124,21 @@ def two_roles(admin_url: str) -> Iterator[tuple[str, str, str]]:
         "AMSS_APP_PASSWORD": passwords["app"],
     }
     script = ROOT / "deploy" / "postgres" / "init-roles.sh"
+
+    def init_roles() -> None:
+        result = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+
     try:
         for _ in range(2):  # idempotent: a second run changes nothing
-            result = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True)
-            assert result.returncode == 0, result.stderr
+            init_roles()
 
         def url(role: str, password: str) -> str:
             base = _with_database(admin_url, database)
             scheme, rest = base.split("://", 1)
             return f"{scheme}://{role}:{password}@{rest.split('@', 1)[-1]}"
 
-        yield database, url(owner, passwords["owner"]), url(app, passwords["app"])
+        yield database, url(owner, passwords["owner"]), url(app, passwords["app"]), init_roles
     finally:
         drop_database(admin_url, database)
         with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -175,11 +182,13 @@ def test_server_and_worker_run_as_the_restricted_role(postgres_admin_url: str) -
     """The production commands on the two roles: migrations as the owner (through the
     image's entry point), `amss server` and `amss worker` as the app role, the smoke test
     against them; and the app role cannot switch the audit trail's guards off."""
-    with two_roles(postgres_admin_url) as (_database, owner_url, app_url):
+    with two_roles(postgres_admin_url) as (_database, owner_url, app_url, _init_roles):
         migrated = subprocess.run(
             ["sh", str(ROOT / "deploy" / "docker" / "entrypoint.sh"), "migrate"],
             env={
                 "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+                # The code under test, where a checkout runs it through PYTHONPATH.
+                **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
                 "HOME": os.environ.get("HOME", "/tmp"),
                 "DB_URL": app_url,
                 "DB_MIGRATE_URL": owner_url,
@@ -232,3 +241,89 @@ def test_server_and_worker_run_as_the_restricted_role(postgres_admin_url: str) -
             assert smoke.returncode == 0, smoke.stdout + smoke.stderr
             metrics = httpx.get(f"http://127.0.0.1:{listener}/metrics", timeout=5).text
             assert "amss_job_runs_total" in metrics
+
+
+def test_migrate_runs_as_db_migrate_url_and_init_roles_keeps_the_audit_trail_closed(
+    postgres_admin_url: str,
+) -> None:
+    """`amss migrate` itself (no entry point) migrates as DB_MIGRATE_URL's owner while DB_URL
+    names the app role; init-roles.sh run again afterwards (a restore, a password reset)
+    gives the app role back nothing on the audit trail (migration 0009)."""
+    with two_roles(postgres_admin_url) as (_database, owner_url, app_url, init_roles):
+        migrated = amss("migrate", env={"DB_URL": app_url, "DB_MIGRATE_URL": owner_url})
+        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+        owner = owner_url.split("://")[1].split(":")[0]
+        with psycopg.connect(app_url) as conn:
+            owners = conn.execute(
+                "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'"
+            ).fetchall()
+        assert owners == [(owner,)]
+        assert privilege_problems(app_url) == []
+        init_roles()
+        assert privilege_problems(app_url) == []
+        with psycopg.connect(app_url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("UPDATE audit_chain_heads SET last_seq = 0")
+        assert privilege_problems(owner_url) == [
+            "DB_URL connects as the owner of the tables: the application could disable the "
+            "audit triggers"
+        ]
+
+
+def managed_service_sql() -> str:
+    """The ```sql block of docs/operations.md "On a managed PostgreSQL", word for word."""
+    text = (ROOT / "docs" / "operations.md").read_text()
+    section = text.split("### On a managed PostgreSQL", 1)[1]
+    return section.split("```sql\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_managed_service_sql_makes_the_two_roles(postgres_admin_url: str) -> None:
+    """The documented SQL, run by an admin that is no superuser (CREATEROLE, CREATEDB, as on
+    a managed service), then `amss migrate` as the owner: the app role is restricted."""
+    suffix = uuid.uuid4().hex[:8]
+    names = {
+        "amss_owner": f"amss_owner_{suffix}",
+        "amss_app": f"amss_app_{suffix}",
+        "amss": f"amss_managed_{suffix}",
+    }
+    script = re.sub(
+        r"\b(amss_owner|amss_app|amss)\b", lambda m: names[m.group(1)], managed_service_sql()
+    )
+    admin = f"amss_admin_{suffix}"
+    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN CREATEROLE CREATEDB").format(sql.Identifier(admin))
+        )
+    try:
+        env = {
+            **os.environ,
+            **libpq_env(postgres_admin_url),
+            "PGUSER": admin,
+            "PGDATABASE": "postgres",
+        }
+        ran = subprocess.run(
+            [client("psql", postgres_admin_url), "-X", "-q", "-v", "ON_ERROR_STOP=1"],
+            input=script,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert ran.returncode == 0, ran.stderr
+
+        def url(role: str) -> str:
+            base = _with_database(postgres_admin_url, names["amss"])
+            scheme, rest = base.split("://", 1)
+            return f"{scheme}://{role}@{rest.split('@', 1)[-1]}"
+
+        owner_url, app_url = url(names["amss_owner"]), url(names["amss_app"])
+        migrated = amss("migrate", env={"DB_URL": app_url, "DB_MIGRATE_URL": owner_url})
+        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+        assert privilege_problems(app_url) == []
+        with psycopg.connect(app_url) as conn:
+            conn.execute("INSERT INTO organizations (name) VALUES ('Managed')")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("ALTER TABLE audit_logs DISABLE TRIGGER ALL")
+    finally:
+        drop_database(postgres_admin_url, names["amss"])
+        with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+            for role in (names["amss_app"], names["amss_owner"], admin):
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))

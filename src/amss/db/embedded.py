@@ -39,15 +39,18 @@ class EmbeddedPostgres:
         _log.info("embedded PostgreSQL running with data in %s", self.pgdata)
         return self
 
-    def libpq_url(self, database: str = "postgres") -> str:
-        """A ``postgresql://`` URL over the server's Unix socket."""
+    def libpq_url(self, database: str = "postgres", *, user: str = "postgres") -> str:
+        """A ``postgresql://`` URL over the server's Unix socket (trust authentication), as
+        ``user``: the superuser by default."""
         if self._server is None:
             raise RuntimeError("embedded PostgreSQL is not started")
-        url: str = self._server.get_uri(database)
+        url: str = self._server.get_postmaster_info().get_uri(user=user, database=database)
         return url
 
-    def sqlalchemy_url(self, database: str) -> str:
-        return self.libpq_url(database).replace("postgresql://", "postgresql+psycopg://", 1)
+    def sqlalchemy_url(self, database: str, *, user: str = "postgres") -> str:
+        return self.libpq_url(database, user=user).replace(
+            "postgresql://", "postgresql+psycopg://", 1
+        )
 
     def ensure_database(self, name: str) -> None:
         with psycopg.connect(self.libpq_url("postgres"), autocommit=True) as conn:

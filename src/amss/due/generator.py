@@ -244,6 +244,7 @@ async def generate(
         tasks_generated_total.inc(len(generated))
     if len(generated) >= REFRESH_STATISTICS_AFTER:
         # Planner statistics that still think the table is small would make the next sweep's
-        # anti-join a nested loop over every open task.
-        await session.execute(text("ANALYZE maintenance_tasks"))
+        # anti-join a nested loop over every open task. ANALYZE needs the table's owner: the
+        # application role asks through the owner's function (migration 0009).
+        await session.execute(text("SELECT amss_analyze_tasks()"))
     return generated
