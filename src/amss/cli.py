@@ -151,6 +151,7 @@ def _print_urls(settings: Settings, with_worker: bool) -> None:
         f"  Swagger UI  http://{shown}:{port}/docs",
         f"  OpenAPI     http://{shown}:{port}/openapi.yaml",
         f"  Health      http://{shown}:{port}/health  ·  /ready  ·  /metrics",
+        f"  gRPC        {shown}:{settings.grpc_listen[1]}  (amss.v1, reflection on)",
     ]
     if with_worker:
         lines.append(
@@ -160,7 +161,8 @@ def _print_urls(settings: Settings, with_worker: bool) -> None:
 
 
 async def _run(settings: Settings, url: str, *, api: bool, worker: bool) -> None:
-    """The REST API and/or the worker in one event loop; stopping one stops the other."""
+    """The REST and gRPC APIs and/or the worker in one event loop; stopping one stops the
+    other."""
     from amss.app import create_app
     from amss.worker import create_worker_app, run_worker
 
@@ -177,9 +179,17 @@ async def _run(settings: Settings, url: str, *, api: bool, worker: bool) -> None
         else None
     )
     tasks: list[asyncio.Task[Any]] = []
+    grpc_server = None
     try:
         if api:
-            server = http_server(create_app(settings, database), settings.http_listen)
+            from amss.grpc.server import start_grpc_server
+
+            app = create_app(settings, database)
+            server = http_server(app, settings.http_listen)
+            # The gRPC API shares the REST app's key set and rate-limit counters.
+            grpc_server = await start_grpc_server(
+                settings, database, app.state.signer, app.state.rate_limiter, settings.grpc_listen
+            )
             _print_urls(settings, worker)
         else:
             server = http_server(
@@ -202,6 +212,9 @@ async def _run(settings: Settings, url: str, *, api: bool, worker: bool) -> None
         for task in done:
             task.result()
     finally:
+        if grpc_server is not None:
+            # Calls in flight finish (up to the grace period) before the pool goes away.
+            await grpc_server.stop()
         await database.dispose()
         if jobs_database is not None:
             await jobs_database.dispose()
@@ -221,7 +234,7 @@ def _run_http(settings: Settings, url: str, *, worker: bool) -> None:
 def serve(
     demo: Annotated[bool, typer.Option("--demo", help="Load the demo organization first.")] = False,
 ) -> None:
-    """All-in-one: REST API and worker; embedded PostgreSQL when DB_URL is unset."""
+    """All-in-one: REST, gRPC and the worker; embedded PostgreSQL when DB_URL is unset."""
     # The quick start reaches receivers on this machine; production must opt in explicitly.
     if os.environ.get("APP_ENV", "development") != "production":
         os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE", "true")
@@ -297,7 +310,7 @@ def audit_verify(
 
 @cli.command()
 def server() -> None:
-    """REST API only, for production: needs DB_URL and an up-to-date schema."""
+    """REST and gRPC APIs, for production: needs DB_URL and an up-to-date schema."""
     settings = _settings(default_env="production")
     _production_checks(settings)
     if not settings.db_url:
