@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 import uuid
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import uvicorn
@@ -27,6 +28,9 @@ from amss.db.engine import WORKER_STATEMENT_TIMEOUT_MS, Database
 from amss.kit.keys import generate_key_pair
 from amss.kit.logging import configure_logging, get_logger
 from amss.kit.tracing import setup_tracing
+
+if TYPE_CHECKING:
+    from amss.grpc.server import GrpcServer
 
 cli = typer.Typer(
     name="amss",
@@ -123,21 +127,35 @@ def _seed(url: str) -> None:
 
 def http_server(app: Any, listen: tuple[str, int]) -> uvicorn.Server:
     """The uvicorn server every AMSS HTTP listener runs (and the benchmarks' bare app)."""
+    return uvicorn.Server(http_config(app, listen))
+
+
+class ApiServer(uvicorn.Server):
+    """The REST server with the gRPC server beside it: when a signal stops uvicorn, both
+    stop together — new calls refused, calls in flight given the grace period."""
+
+    def __init__(self, config: uvicorn.Config, grpc_server: GrpcServer) -> None:
+        super().__init__(config)
+        self.grpc_server = grpc_server
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await asyncio.gather(super().shutdown(sockets=sockets), self.grpc_server.stop())
+
+
+def http_config(app: Any, listen: tuple[str, int]) -> uvicorn.Config:
     host, port = listen
-    return uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_config=None,
-            access_log=False,
-            timeout_keep_alive=15,
-            timeout_graceful_shutdown=10,
-            # Client addresses come from TRUSTED_PROXIES only (amss.kit.clientip): uvicorn's
-            # own X-Forwarded-For handling would believe any peer listed in its defaults.
-            proxy_headers=False,
-            h11_max_incomplete_event_size=64 * 1024,
-        )
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_keep_alive=15,
+        timeout_graceful_shutdown=10,
+        # Client addresses come from TRUSTED_PROXIES only (amss.kit.clientip): uvicorn's
+        # own X-Forwarded-For handling would believe any peer listed in its defaults.
+        proxy_headers=False,
+        h11_max_incomplete_event_size=64 * 1024,
     )
 
 
@@ -180,16 +198,17 @@ async def _run(settings: Settings, url: str, *, api: bool, worker: bool) -> None
     )
     tasks: list[asyncio.Task[Any]] = []
     grpc_server = None
+    server: uvicorn.Server
     try:
         if api:
             from amss.grpc.server import start_grpc_server
 
             app = create_app(settings, database)
-            server = http_server(app, settings.http_listen)
             # The gRPC API shares the REST app's key set and rate-limit counters.
             grpc_server = await start_grpc_server(
                 settings, database, app.state.signer, app.state.rate_limiter, settings.grpc_listen
             )
+            server = ApiServer(http_config(app, settings.http_listen), grpc_server)
             _print_urls(settings, worker)
         else:
             server = http_server(
@@ -213,7 +232,8 @@ async def _run(settings: Settings, url: str, *, api: bool, worker: bool) -> None
             task.result()
     finally:
         if grpc_server is not None:
-            # Calls in flight finish (up to the grace period) before the pool goes away.
+            # When uvicorn never reached its shutdown (it failed to start): calls in flight
+            # finish (up to the grace period) before the pool goes away.
             await grpc_server.stop()
         await database.dispose()
         if jobs_database is not None:

@@ -38,12 +38,17 @@ class GrpcServer:
     server: grpc.aio.Server
     health: health.aio.HealthServicer
     port: int
+    stopped: bool = False
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Report NOT_SERVING, refuse new calls, let calls in flight finish within
-        ``grace`` seconds."""
+        ``grace`` seconds. Once; a second call returns at once."""
+        if self.stopped:
+            return
+        self.stopped = True
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        _log.info("gRPC server stopped")
 
 
 def listen_target(host: str, port: int) -> str:
