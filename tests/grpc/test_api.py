@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from ipaddress import ip_network
 from typing import Any
 
 import grpc
@@ -566,3 +567,21 @@ async def test_two_concurrent_reservations_of_one_item_one_wins(
         ).all()
     winner = str(one) if not isinstance(grpc_outcome, BaseException) else str(two)
     assert [str(row.task_id) for row in reserved] == [winner]
+
+
+async def test_the_forwarded_client_address_is_believed_from_trusted_proxies_only(
+    settings: Settings, db: Database, app: FastAPI, tenant: Tenant
+) -> None:
+    craft = await add_aircraft(tenant.as_("scheduler"))
+    forwarded = ("x-forwarded-for", "198.51.100.7")
+    behind_proxy = settings.model_copy(update={"trusted_proxies": [ip_network("127.0.0.1/32")]})
+    seen = []
+    for served_settings in (settings, behind_proxy):
+        async with grpc_channel(served_settings, db, app) as channel:
+            task = await Stubs.on(channel).tasks.CreateTask(
+                pb.CreateTaskRequest(aircraft_id=craft["id"], title="Forwarded"),
+                metadata=(*auth(tenant, "scheduler"), forwarded),
+            )
+        [row] = ok(await tenant.as_("auditor").get("/audit-logs", params={"entity_id": task.id}))
+        seen.append(row["ip_address"])
+    assert seen == ["127.0.0.1", "198.51.100.7"]
