@@ -585,3 +585,29 @@ async def test_the_forwarded_client_address_is_believed_from_trusted_proxies_onl
         [row] = ok(await tenant.as_("auditor").get("/audit-logs", params={"entity_id": task.id}))
         seen.append(row["ip_address"])
     assert seen == ["127.0.0.1", "198.51.100.7"]
+
+
+async def test_an_admin_acts_in_another_organization_with_org_id_as_over_rest(
+    channel: grpc.aio.Channel,
+    tenant: Tenant,
+    connection: AsyncConnection,
+    app: FastAPI,
+    client: httpx.AsyncClient,
+) -> None:
+    other = await make_tenant(connection, app.state.signer, client)
+    craft = str(await make_aircraft(connection, other.id))
+    stubs = Stubs.on(channel)
+    request = pb.CreateTaskRequest(aircraft_id=craft, title="Visiting")
+    await refused(
+        stubs.tasks.CreateTask(request, metadata=auth(tenant, "admin")), grpc.StatusCode.NOT_FOUND
+    )
+    request.org_id = str(other.id)
+    task = await stubs.tasks.CreateTask(request, metadata=auth(tenant, "admin"))
+    assert task.org_id == str(other.id)
+    # Anyone else sending org_id stays in their own organization.
+    await refused(
+        stubs.tasks.CreateTask(request, metadata=auth(tenant, "scheduler")),
+        grpc.StatusCode.NOT_FOUND,
+    )
+    shown = ok(await other.as_("viewer").get(f"/maintenance-tasks/{task.id}"))
+    assert shown["title"] == "Visiting"
