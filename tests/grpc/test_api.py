@@ -611,3 +611,26 @@ async def test_an_admin_acts_in_another_organization_with_org_id_as_over_rest(
     )
     shown = ok(await other.as_("viewer").get(f"/maintenance-tasks/{task.id}"))
     assert shown["title"] == "Visiting"
+
+
+async def test_a_mechanic_signs_a_completion_electronically(
+    channel: grpc.aio.Channel, tenant: Tenant
+) -> None:
+    craft = await add_aircraft(tenant.as_("scheduler"))
+    created = await add_task(tenant.as_("scheduler"), craft["id"])
+    tasks = Stubs.on(channel).tasks
+    mechanic = auth(tenant, "mechanic")
+    started = await tasks.TransitionState(
+        pb.TransitionStateRequest(task_id=created["id"], new_state="in_progress"), metadata=mechanic
+    )
+    assert started.assigned_mechanic_id == str(tenant.users["mechanic"].id)
+    done = await tasks.TransitionState(
+        pb.TransitionStateRequest(
+            task_id=created["id"], new_state="completed", notes="Inspected, no findings"
+        ),
+        metadata=mechanic,
+    )
+    assert (done.state, done.record_entry) == ("completed", False)
+    assert done.certified_by_user_id == str(tenant.users["mechanic"].id)
+    assert done.certificate_number == "A&P 1000001"
+    assert done.completed_by == str(tenant.users["mechanic"].id)
