@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench format lock $(BENCHMARKS)
+.PHONY: run test lint bench format lock proto $(BENCHMARKS)
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,9 +19,15 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
+	$(BIN)/python scripts/gen_proto.py --check
+
+# Regenerate src/amss/grpc/gen/ from api/proto/amss.proto (committed; `make lint` and the
+# tests fail while it is stale).
+proto: $(STAMP)
+	$(BIN)/python scripts/gen_proto.py
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench

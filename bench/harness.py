@@ -106,6 +106,7 @@ def running_server(
         **os.environ,
         "AMSS_DATA_DIR": str(data_dir),
         "HTTP_ADDR": f"127.0.0.1:{port}",
+        "GRPC_ADDR": f"127.0.0.1:{free_port()}",
         "WORKER_HTTP_ADDR": f"127.0.0.1:{free_port()}",
         "LOG_LEVEL": "warning",
         **(extra_env or {}),

@@ -12,9 +12,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from typer.testing import CliRunner
 
 from amss.cli import cli
@@ -49,8 +51,13 @@ def data_dir() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def start_serve(data_dir: Path, port: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "AMSS_DATA_DIR": str(data_dir), "HTTP_ADDR": f"127.0.0.1:{port}"}
+def start_serve(data_dir: Path, port: int, grpc_port: int | None = None) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "AMSS_DATA_DIR": str(data_dir),
+        "HTTP_ADDR": f"127.0.0.1:{port}",
+        "GRPC_ADDR": f"127.0.0.1:{grpc_port or free_port()}",
+    }
     env.pop("DB_URL", None)
     return subprocess.Popen(
         [sys.executable, "-c", "from amss.cli import main; main()", "serve"],
@@ -87,17 +94,24 @@ async def stop(process: subprocess.Popen[str], signum: int) -> str:
 async def test_serve_runs_on_the_embedded_database_and_stops_it(
     data_dir: Path, signum: int
 ) -> None:
-    port = free_port()
-    process = start_serve(data_dir, port)
+    port, grpc_port = free_port(), free_port()
+    process = start_serve(data_dir, port, grpc_port)
     try:
         await wait_healthy(process, port)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             assert (await http.get("/ready")).json()["checks"]["database"] == "ok"
             assert (await http.get("/api/v1/nope")).json()["code"] == "not_found"
             assert (await http.get("/openapi.yaml")).text.startswith("openapi: 3")
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            answer = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service="amss.v1.TaskService"), timeout=10
+            )
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING
     finally:
         output = await stop(process, signum)
     assert "Swagger UI" in output
+    # The gRPC server stops with the HTTP one (SPEC §11).
+    assert "gRPC server stopped" in output
     assert not postmaster_running(data_dir / "postgres"), output
 
     # A second start reuses the data directory: no new cluster, schema already there.

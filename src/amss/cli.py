@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 import uuid
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import uvicorn
@@ -28,6 +29,9 @@ from amss.db.roles import privilege_problems
 from amss.kit.keys import generate_key_pair
 from amss.kit.logging import configure_logging, get_logger
 from amss.kit.tracing import setup_tracing
+
+if TYPE_CHECKING:
+    from amss.grpc.server import GrpcServer
 
 cli = typer.Typer(
     name="amss",
@@ -135,21 +139,35 @@ def _seed(url: str) -> None:
 
 def http_server(app: Any, listen: tuple[str, int]) -> uvicorn.Server:
     """The uvicorn server every AMSS HTTP listener runs (and the benchmarks' bare app)."""
+    return uvicorn.Server(http_config(app, listen))
+
+
+class ApiServer(uvicorn.Server):
+    """The REST server with the gRPC server beside it: when a signal stops uvicorn, both
+    stop together — new calls refused, calls in flight given the grace period."""
+
+    def __init__(self, config: uvicorn.Config, grpc_server: GrpcServer) -> None:
+        super().__init__(config)
+        self.grpc_server = grpc_server
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await asyncio.gather(super().shutdown(sockets=sockets), self.grpc_server.stop())
+
+
+def http_config(app: Any, listen: tuple[str, int]) -> uvicorn.Config:
     host, port = listen
-    return uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_config=None,
-            access_log=False,
-            timeout_keep_alive=15,
-            timeout_graceful_shutdown=10,
-            # Client addresses come from TRUSTED_PROXIES only (amss.kit.clientip): uvicorn's
-            # own X-Forwarded-For handling would believe any peer listed in its defaults.
-            proxy_headers=False,
-            h11_max_incomplete_event_size=64 * 1024,
-        )
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_keep_alive=15,
+        timeout_graceful_shutdown=10,
+        # Client addresses come from TRUSTED_PROXIES only (amss.kit.clientip): uvicorn's
+        # own X-Forwarded-For handling would believe any peer listed in its defaults.
+        proxy_headers=False,
+        h11_max_incomplete_event_size=64 * 1024,
     )
 
 
@@ -163,6 +181,7 @@ def _print_urls(settings: Settings, with_worker: bool) -> None:
         f"  Swagger UI  http://{shown}:{port}/docs",
         f"  OpenAPI     http://{shown}:{port}/openapi.yaml",
         f"  Health      http://{shown}:{port}/health  ·  /ready  ·  /metrics",
+        f"  gRPC        {shown}:{settings.grpc_listen[1]}  (amss.v1, reflection on)",
     ]
     if with_worker:
         lines.append(
@@ -172,7 +191,8 @@ def _print_urls(settings: Settings, with_worker: bool) -> None:
 
 
 async def _run(settings: Settings, url: str, *, api: bool, worker: bool) -> None:
-    """The REST API and/or the worker in one event loop; stopping one stops the other."""
+    """The REST and gRPC APIs and/or the worker in one event loop; stopping one stops the
+    other."""
     from amss.app import create_app
     from amss.worker import create_worker_app, run_worker
 
@@ -189,9 +209,18 @@ async def _run(settings: Settings, url: str, *, api: bool, worker: bool) -> None
         else None
     )
     tasks: list[asyncio.Task[Any]] = []
+    grpc_server = None
+    server: uvicorn.Server
     try:
         if api:
-            server = http_server(create_app(settings, database), settings.http_listen)
+            from amss.grpc.server import start_grpc_server
+
+            app = create_app(settings, database)
+            # The gRPC API shares the REST app's key set and rate-limit counters.
+            grpc_server = await start_grpc_server(
+                settings, database, app.state.signer, app.state.rate_limiter, settings.grpc_listen
+            )
+            server = ApiServer(http_config(app, settings.http_listen), grpc_server)
             _print_urls(settings, worker)
         else:
             server = http_server(
@@ -214,6 +243,10 @@ async def _run(settings: Settings, url: str, *, api: bool, worker: bool) -> None
         for task in done:
             task.result()
     finally:
+        if grpc_server is not None:
+            # When uvicorn never reached its shutdown (it failed to start): calls in flight
+            # finish (up to the grace period) before the pool goes away.
+            await grpc_server.stop()
         await database.dispose()
         if jobs_database is not None:
             await jobs_database.dispose()
@@ -233,7 +266,7 @@ def _run_http(settings: Settings, url: str, *, worker: bool) -> None:
 def serve(
     demo: Annotated[bool, typer.Option("--demo", help="Load the demo organization first.")] = False,
 ) -> None:
-    """All-in-one: REST API and worker; embedded PostgreSQL when DB_URL is unset."""
+    """All-in-one: REST, gRPC and the worker; embedded PostgreSQL when DB_URL is unset."""
     # The quick start reaches receivers on this machine; production must opt in explicitly.
     if os.environ.get("APP_ENV", "development") != "production":
         os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE", "true")
@@ -310,7 +343,7 @@ def audit_verify(
 
 @cli.command()
 def server() -> None:
-    """REST API only, for production: needs DB_URL and an up-to-date schema."""
+    """REST and gRPC APIs, for production: needs DB_URL and an up-to-date schema."""
     settings = _settings(default_env="production")
     _production_checks(settings)
     if not settings.db_url:

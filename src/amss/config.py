@@ -162,6 +162,10 @@ class Settings(BaseSettings):
         return parse_listen_address(self.http_addr)
 
     @property
+    def grpc_listen(self) -> tuple[str, int]:
+        return parse_listen_address(self.grpc_addr)
+
+    @property
     def worker_http_listen(self) -> tuple[str, int]:
         return parse_listen_address(self.worker_http_addr)
 

@@ -220,7 +220,15 @@ def test_server_and_worker_run_as_the_restricted_role(postgres_admin_url: str) -
         }
         http, listener = free_port(), free_port()
         with (
-            running("server", env={**production, "HTTP_ADDR": f"127.0.0.1:{http}"}, port=http),
+            running(
+                "server",
+                env={
+                    **production,
+                    "HTTP_ADDR": f"127.0.0.1:{http}",
+                    "GRPC_ADDR": f"127.0.0.1:{free_port()}",
+                },
+                port=http,
+            ),
             running(
                 "worker",
                 env={**production, "WORKER_HTTP_ADDR": f"127.0.0.1:{listener}"},

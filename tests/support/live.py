@@ -37,6 +37,7 @@ def demo_server(admin_url: str, **environment: str) -> Iterator[tuple[str, str]]
         "DB_URL": url,
         "APP_ENV": "development",
         "HTTP_ADDR": f"127.0.0.1:{port}",
+        "GRPC_ADDR": f"127.0.0.1:{free_port()}",
         "WORKER_HTTP_ADDR": f"127.0.0.1:{free_port()}",
         "LOG_LEVEL": "warning",
         # Tests log in more often than one client IP may in a minute (SPEC §3): they stand

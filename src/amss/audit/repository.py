@@ -55,6 +55,16 @@ class AuditRepository:
         self.session = session
         self.org_id = org_id
 
+    async def newest(self) -> RowMapping:
+        """The last row of the organization's chain (by ``seq``)."""
+        statement = (
+            select(audit_logs)
+            .where(audit_logs.c.org_id == self.org_id)
+            .order_by(audit_logs.c.seq.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(statement)).mappings().one()
+
     def filtered(self, filters: AuditFilters) -> Select[Any]:
         statement = select(audit_logs).where(audit_logs.c.org_id == self.org_id)
         if filters.entity_type:

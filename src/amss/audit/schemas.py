@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 AuditAction = Literal["create", "update", "delete", "state_change", "login", "export"]
 
@@ -50,3 +50,20 @@ class ChainVerification(BaseModel):
     checked: int
     first_broken_seq: int | None
     first_broken_id: UUID | None
+
+
+EntityType = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z][a-z0-9_]{0,99}$")
+]
+
+
+class ActionLogCreate(BaseModel):
+    """An action done outside AMSS, written into the organization's audit trail
+    (gRPC ``AuditService.LogAction``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    entity_type: EntityType = Field(description="lower-case name, e.g. work_order")
+    entity_id: UUID | None = Field(None, description="the entity's id (a UUID), if it has one")
+    action: AuditAction
+    details: dict[str, Any] = Field(default_factory=dict)
+    org_id: UUID | None = Field(None, description="admin only: the organization")

@@ -11,13 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from amss.audit import journal
 from amss.audit.repository import AuditRepository
-from amss.audit.schemas import AuditFilters, AuditLog, ChainVerification
+from amss.audit.schemas import ActionLogCreate, AuditFilters, AuditLog, ChainVerification
 from amss.auth.rules import Caller, authorize
 from amss.db.tables import organizations
 from amss.db.uow import UnitOfWork
 from amss.kit.csvsafe import csv_lines
 from amss.kit.jsonable import to_jsonable
 from amss.kit.pagination import Page
+from amss.kit.tenancy import act_in
 
 EXPORT_COLUMNS = (
     "seq",
@@ -87,6 +88,26 @@ async def export_csv(
                 ]
                 for row in batch
             )
+
+
+async def log_action(uow: UnitOfWork, caller: Caller, data: ActionLogCreate) -> AuditLog:
+    """Write an action done outside AMSS (an integration's own work) into the audit trail:
+    one row, chained like every other, attributed to the caller. Admins only."""
+    caller = await act_in(uow, caller, data.org_id)
+    authorize(caller, "audit.log")
+    await journal.record(
+        uow,
+        caller,
+        entity_type=data.entity_type,
+        entity_id=data.entity_id,
+        action=data.action,
+        details=data.details,
+    )
+    # Appends to one chain are serialized (the trigger locks its head until commit), so the
+    # newest row of the chain in this transaction is the one just written.
+    row = await AuditRepository(uow.session, caller.org_id).newest()
+    await uow.commit()
+    return AuditLog.model_validate(dict(row))
 
 
 async def verify_chain(uow: UnitOfWork, caller: Caller) -> ChainVerification:

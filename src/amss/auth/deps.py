@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import Depends, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import bindparam, select
+from sqlalchemy.engine import RowMapping
 
 from amss.auth.rules import Caller
 from amss.auth.tokens import TokenSigner
@@ -18,7 +19,7 @@ from amss.db.tables import org_policies, organizations, users
 from amss.db.uow import UnitOfWork
 from amss.kit.clientip import client_ip
 from amss.kit.errors import RateLimited, Unauthenticated
-from amss.kit.ratelimit import RateLimiter, rate_limit_rejections_total
+from amss.kit.ratelimit import Decision, RateLimiter, rate_limit_rejections_total
 from amss.kit.tenancy import act_in
 
 # Reads (GET, HEAD) run without a transaction: no BEGIN or ROLLBACK round trip. A read
@@ -64,7 +65,11 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
 
 
 def bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization", "")
+    return parse_bearer(request.headers.get("authorization", ""))
+
+
+def parse_bearer(header: str) -> str:
+    """The token of an ``authorization: Bearer …`` header or metadata value; 401 without."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated(
@@ -92,25 +97,36 @@ _CALLER = (
 )
 
 
-async def _authenticate(request: Request, uow: UnitOfWork, *, rate_limit: bool) -> Caller:
-    signer: TokenSigner = request.app.state.signer
-    claims = signer.verify_access(bearer_token(request))
-    # Re-read the user: a deleted user or a changed role takes effect at once.
+async def token_user(uow: UnitOfWork, signer: TokenSigner, token: str) -> RowMapping:
+    """Verify an access token and re-read its user (REST and gRPC alike): a deleted user or
+    a changed role takes effect at once. The row: ``id``, ``org_id``, ``role`` and the
+    organization's ``api_rate_limit_per_min``."""
+    claims = signer.verify_access(token)
     row = (await uow.session.execute(_CALLER, {"user_id": claims.user_id})).mappings().first()
     if row is None or row["org_id"] != claims.org_id:
         raise Unauthenticated("the user of this token no longer exists")
+    return row
+
+
+async def org_rate_limit(limiter: RateLimiter, user: RowMapping) -> Decision:
+    """Count one request against the organization's limit (SPEC §7.5); 429 past it."""
+    decision = await limiter.hit(f"org:{user['org_id']}", int(user["api_rate_limit_per_min"]))
+    if not decision.allowed:
+        rate_limit_rejections_total.labels(scope="organization").inc()
+        raise RateLimited(
+            f"rate limit of {decision.limit} requests per minute reached for this organization",
+            headers=decision.headers(),
+        )
+    return decision
+
+
+async def _authenticate(request: Request, uow: UnitOfWork, *, rate_limit: bool) -> Caller:
+    row = await token_user(uow, request.app.state.signer, bearer_token(request))
     request.state.org_id = str(row["org_id"])
     request.state.user_id = str(row["id"])
     if rate_limit:
-        limiter: RateLimiter = request.app.state.rate_limiter
-        decision = await limiter.hit(f"org:{row['org_id']}", int(row["api_rate_limit_per_min"]))
+        decision = await org_rate_limit(request.app.state.rate_limiter, row)
         request.state.response_headers = decision.headers()
-        if not decision.allowed:
-            rate_limit_rejections_total.labels(scope="organization").inc()
-            raise RateLimited(
-                f"rate limit of {decision.limit} requests per minute reached for this organization",
-                headers=decision.headers(),
-            )
     return Caller(
         user_id=row["id"],
         org_id=row["org_id"],

@@ -29,6 +29,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "audit.read": frozenset({"admin", "tenant_admin", "scheduler", "mechanic", "auditor"}),
     "audit.export": frozenset({"admin", "tenant_admin", "auditor"}),
     "audit.verify": frozenset({"admin", "tenant_admin", "auditor"}),
+    "audit.log": ADMINS,
     "aircraft.read": EVERYONE,
     "aircraft.write": PLANNERS,
     "utilization.record": frozenset({"admin", "tenant_admin", "scheduler", "mechanic"}),

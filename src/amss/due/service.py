@@ -39,6 +39,17 @@ async def aircraft_due_list(
     return await TaskRepository(uow.session, caller.org_id).due_list(page, filters, now)
 
 
+async def fleet_due_list(
+    uow: UnitOfWork, caller: Caller, page: Page, days: int = 30
+) -> Rendered[DueListItem]:
+    """Open tasks of the whole fleet, most urgent first, within ``days`` (every task that
+    is not ``ok`` stays on the list whatever the horizon)."""
+    authorize(caller, "tasks.read")
+    now = utcnow()
+    filters = {"open": True, "due_before": now + timedelta(days=days)}
+    return await TaskRepository(uow.session, caller.org_id).due_list(page, filters, now)
+
+
 async def record_last_done(
     uow: UnitOfWork, caller: Caller, aircraft_id: UUID, data: RecordCreate
 ) -> ComplianceRecord:

@@ -83,16 +83,22 @@ async def app_error_handler(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def invalid_request(errors: list[dict[str, Any]]) -> ValidationFailed:
+    """Pydantic's errors about a request as one 400 (REST bodies and gRPC messages alike)."""
+    problems = validation_problems(errors)
+    summary = "; ".join(f"{p.field}: {p.message}" for p in problems[:3])
+    return ValidationFailed(f"invalid request: {summary}", details=problems)
+
+
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problems = validation_problems(list(exc.errors()))
-    summary = "; ".join(f"{p.field}: {p.message}" for p in problems[:3])
+    error = invalid_request(list(exc.errors()))
     return JSONResponse(
         error_body(
-            message=f"invalid request: {summary}",
-            code="validation",
+            message=error.message,
+            code=error.code,
             request_id=request_id_of(request),
-            details=problems,
+            details=error.details,
         ),
         status_code=400,
     )

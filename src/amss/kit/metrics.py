@@ -24,3 +24,8 @@ job_failures_total = Counter(
 tasks_generated_total = Counter(
     "amss_tasks_generated_total", "Maintenance tasks created by the generator."
 )
+grpc_requests_total = Counter(
+    "amss_grpc_requests_total",
+    "gRPC calls answered, by full method name and status code.",
+    ["method", "code"],
+)
