@@ -140,6 +140,8 @@ def status_record(report: StatusReport, paper: Paper = "A4") -> bytes:
         doc.cell(0, 6, "No requirement applies to this aircraft.", new_x="LMARGIN", new_y="NEXT")
 
     doc.ln(4)
+    if doc.will_page_break(20):  # keep the heading with what follows it
+        doc.add_page()
     doc.set_font("Helvetica", "B", 11)
     doc.cell(0, 7, "Open findings", new_x="LMARGIN", new_y="NEXT")
     doc.set_font("Helvetica", "", 8)

@@ -78,7 +78,7 @@ def draw(items: Sequence[DueListItem], *, now: datetime, days: int, shown: int, 
     # Gutters and the time axis.
     out.append(
         f"<text x='{LABEL_W + NOW_GUTTER / 2:.1f}' y='{TOP - 8}' text-anchor='middle' "
-        "fill='#555555' font-size='10'>now</text>"
+        "fill='#555555' font-size='10'>due now</text>"
     )
     out.append(
         f"<text x='{plot_right + 10 + LATER_GUTTER / 2:.1f}' y='{TOP - 8}' text-anchor='middle' "
@@ -91,9 +91,12 @@ def draw(items: Sequence[DueListItem], *, now: datetime, days: int, shown: int, 
         label = f"{now + timedelta(days=tick):%d %b}"
         out.append(
             f"<line x1='{x:.1f}' y1='{TOP - 4}' x2='{x:.1f}' y2='{bottom}' stroke='#d5dae1'/>"
-            f"<text x='{x:.1f}' y='{TOP - 8}' text-anchor='middle' font-size='10' "
-            f"fill='#555555'>{label}</text>"
         )
+        if tick > 0:  # today's date is under the today line
+            out.append(
+                f"<text x='{x:.1f}' y='{TOP - 8}' text-anchor='middle' font-size='10' "
+                f"fill='#555555'>{label}</text>"
+            )
         tick += step
     out.append(
         f"<line x1='{plot_right + 10}' y1='{TOP - 4}' x2='{plot_right + 10}' y2='{bottom}' "
@@ -131,7 +134,7 @@ def draw(items: Sequence[DueListItem], *, now: datetime, days: int, shown: int, 
         f"<line class='today' x1='{today_x:.1f}' y1='{TOP - 4}' x2='{today_x:.1f}' "
         f"y2='{bottom + 6}' stroke='#1565c0' stroke-width='2'/>"
         f"<text x='{today_x:.1f}' y='{bottom + 18}' text-anchor='middle' fill='#1565c0' "
-        "font-size='11' font-weight='bold'>today</text>"
+        f"font-size='11' font-weight='bold'>today {now:%d %b}</text>"
     )
     if not tails:
         out.append(
@@ -142,7 +145,7 @@ def draw(items: Sequence[DueListItem], *, now: datetime, days: int, shown: int, 
     legend_y = bottom + 42
     out.append(f"<g class='legend' transform='translate(10,{legend_y})'>")
     out.append("<text x='0' y='4' font-weight='bold'>Due status</text>")
-    legend_x = 80
+    legend_x = 100
     for status, colour in COLOURS.items():
         out.append(
             f"<circle cx='{legend_x}' cy='0' r='5.5' fill='{colour}'/>"
