@@ -114,12 +114,17 @@ def day_of(moment: datetime | None) -> str:
 
 
 def remaining_words(hours: float | None, cycles: int | None, days: float | None) -> str:
-    """What remains on each limit, negative once passed: ``12.5 h / 30 cyc / 41 d``."""
+    """What remains on each limit, and by how much a passed one is over: ``12.5 h / 30 cyc /
+    41 d``, ``0.5 h over`` (never a leading minus, which a spreadsheet reads as a formula)."""
     parts = []
     if hours is not None:
-        parts.append(f"{number(hours)} h")
+        parts.append(_left(number(abs(hours)) + " h", hours < 0))
     if cycles is not None:
-        parts.append(f"{cycles:,} cyc")
+        parts.append(_left(f"{abs(cycles):,} cyc", cycles < 0))
     if days is not None:
-        parts.append(f"{int(days)} d")  # whole days, toward zero
+        parts.append(_left(f"{int(abs(days))} d", days < 0))  # whole days
     return " / ".join(parts)
+
+
+def _left(amount: str, over: bool) -> str:
+    return f"{amount} over" if over else amount
