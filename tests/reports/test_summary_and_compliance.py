@@ -357,3 +357,19 @@ async def test_compliance_filters_are_checked(
     assert_error(
         await auditor.get("/reports/compliance", params={"format": "xlsx"}), 400, field="format"
     )
+
+
+async def test_an_admin_reads_another_organizations_summary_by_org_id(
+    connection: AsyncConnection, tenant: Tenant, other: Tenant
+) -> None:
+    await build_fleet(connection, tenant)
+    admin = other.as_("admin")
+    theirs = ok(await admin.get("/reports/summary", params={"org_id": str(tenant.id)}))
+    assert theirs == await sql_counts(connection, tenant.id)
+    own = ok(await admin.get("/reports/summary"))
+    assert own == await sql_counts(connection, other.id)
+    # Anyone else passing org_id stays in their own organization.
+    pinned = ok(
+        await tenant.as_("viewer").get("/reports/summary", params={"org_id": str(other.id)})
+    )
+    assert pinned == await sql_counts(connection, tenant.id)

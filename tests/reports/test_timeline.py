@@ -7,13 +7,17 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import timedelta
 
+import httpx
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from amss.db.engine import Database
+from amss.demo import seed_demo
 from amss.kit.timefmt import clock_at
 from amss.reports.timeline import COLOURS
 from tests.support.api import ok
 from tests.support.dates import frozen_now
-from tests.support.factories import make_aircraft, make_task
+from tests.support.factories import bearer, make_aircraft, make_task, make_user
 from tests.support.tenant import Tenant
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -96,3 +100,21 @@ async def test_an_empty_horizon_is_still_a_picture(tenant: Tenant) -> None:
     root = parse(response.text)
     assert not [c for c in root.iter(f"{SVG}circle") if c.get("class") == "mark"]
     assert any("no open task" in (t.text or "") for t in root.iter(f"{SVG}text"))
+
+
+async def test_the_demo_timeline_shows_every_aircraft_with_an_open_task_in_the_horizon(
+    db: Database, connection: AsyncConnection, client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    result = await seed_demo(db)
+    headers = bearer(app.state.signer, await make_user(connection, result.org_id, "viewer"))
+    listed = ok(
+        await client.get(
+            "/api/v1/reports/due-list", params={"days": 90, "limit": 500}, headers=headers
+        )
+    )
+    root = parse((await client.get("/api/v1/reports/due-timeline.svg", headers=headers)).text)
+    tails = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "tail"]
+    assert tails == sorted({row["tail_number"] for row in listed})
+    assert len(tails) == 12  # every demo aircraft has work in the next 90 days
+    marks = [c for c in root.iter(f"{SVG}circle") if c.get("class") == "mark"]
+    assert len(marks) == len(listed)
