@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from uuid import UUID
 
 from amss.auth.rules import Caller, authorize
+from amss.db.jsonview import Rendered
 from amss.db.uow import UnitOfWork
 from amss.due import engine, records, rules
 from amss.due.repository import RecordRepository, TaskRepository
 from amss.due.schemas import (
     ComplianceRecord,
+    DueListItem,
     RecordCreate,
     Requirement,
 )
@@ -18,6 +21,22 @@ from amss.kit.errors import Conflict
 from amss.kit.pagination import Page
 from amss.kit.tenancy import act_in
 from amss.kit.timefmt import moment_of, utcnow, zone
+
+
+async def aircraft_due_list(
+    uow: UnitOfWork, caller: Caller, aircraft_id: UUID, page: Page, days: int | None
+) -> Rendered[DueListItem]:
+    """Open tasks of one aircraft, most urgent first; a horizon only when ``days`` is given
+    (and even then every task that is not ``ok`` stays on the list)."""
+    authorize(caller, "tasks.read")
+    await AircraftRepository(uow.session, caller.org_id).get_or_404(aircraft_id)
+    now = utcnow()
+    filters = {
+        "aircraft_id": aircraft_id,
+        "open": True,
+        "due_before": now + timedelta(days=days) if days is not None else None,
+    }
+    return await TaskRepository(uow.session, caller.org_id).due_list(page, filters, now)
 
 
 async def record_last_done(
