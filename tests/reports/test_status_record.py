@@ -105,10 +105,24 @@ async def record(connection: AsyncConnection, tenant: Tenant) -> dict[str, Any]:
     open_finding = await sign(mechanic, snag["id"], "Aileron cable tension below minimum", "fail")
     cleared = await sign(mechanic, snag["id"], "Elevator trim tab play out of limits", "fail")
     await sign(mechanic, snag["id"], "Trim tab hinge replaced", "pass", supersedes_id=cleared)
+    brakes = await sign(mechanic, snag["id"], "Left brake lining below minimum", "fail")
+    # A rectification not signed yet clears nothing.
+    created(
+        await mechanic.post(
+            "/compliance-items",
+            {
+                "task_id": snag["id"],
+                "description": "Left brake lining replaced",
+                "result": "pass",
+                "supersedes_id": brakes,
+            },
+        )
+    )
     return {
         "aircraft": craft,
         "programs": {"hundred": hundred, "annual": annual, "oil": oil},
         "open_finding": open_finding,
+        "brakes": brakes,
         "cleared": cleared,
     }
 
@@ -147,8 +161,8 @@ async def test_the_record_lists_every_requirement_with_its_last_done_and_certifi
     assert oil["next_due"]["basis_source"] == "assumed"
     assert oil["mandatory"] is False and oil["interval"] == "50 h / 4 months"
 
-    assert [f["id"] for f in report["open_findings"]] == [record["open_finding"]]
-    [finding] = report["open_findings"]
+    assert [f["id"] for f in report["open_findings"]] == [record["open_finding"], record["brakes"]]
+    finding = report["open_findings"][0]
     assert finding["description"] == "Aileron cable tension below minimum"
     assert finding["task_title"] == "Squawk: left aileron"
     assert finding["signer_name"] == MECHANIC_NAME
