@@ -31,6 +31,7 @@ AREAS = (
     "tasks",
     "webhooks",
     "audit",
+    "reports",
     "health",
     "grpc",
 )
@@ -55,6 +56,9 @@ RANKS = {
     "rules": 0,
     "sql": 0,
     "schemas": 1,
+    # Documents drawn from a report's view (reports/pdf.py, reports/timeline.py): pure.
+    "pdf": 1,
+    "timeline": 1,
     "repository": 2,
     "status": 2,
     "tokens": 2,

@@ -35,6 +35,7 @@ from amss.kit.tracing import instrument_app
 from amss.orgs.router import router as orgs_router
 from amss.parts.router import router as parts_router
 from amss.programs.router import router as programs_router
+from amss.reports.router import router as reports_router
 from amss.tasks.router import router as tasks_router
 from amss.users.router import router as users_router
 from amss.webhooks.router import router as webhooks_router
@@ -104,6 +105,7 @@ def create_app(settings: Settings, database: Database, *, api: bool = True) -> F
             compliance_router,
             webhooks_router,
             audit_router,
+            reports_router,
         )
     ):
         app.include_router(router, prefix=API_PREFIX)

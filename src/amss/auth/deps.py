@@ -35,12 +35,26 @@ def writes(endpoint: Endpoint) -> Endpoint:
     return endpoint
 
 
+def writes_when(exporting: Callable[[Request], bool]) -> Callable[[Endpoint], Endpoint]:
+    """Mark a GET route that writes only for some requests (a report audited when exported
+    as a file, a plain read as JSON): ``exporting(request)`` says which."""
+
+    def mark(endpoint: Endpoint) -> Endpoint:
+        endpoint.amss_writes = exporting  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
+def _writes(request: Request) -> bool:
+    route = request.scope.get("route")
+    marker = getattr(getattr(route, "endpoint", None), "amss_writes", False)
+    return bool(marker(request) if callable(marker) else marker)
+
+
 async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
     database: Database = request.app.state.database
-    route = request.scope.get("route")
-    reads_only = request.method in READ_METHODS and not getattr(
-        getattr(route, "endpoint", None), "amss_writes", False
-    )
+    reads_only = request.method in READ_METHODS and not _writes(request)
     if reads_only:
         async with UnitOfWork(database.read_session_factory, read_only=True) as uow:
             yield uow

@@ -49,6 +49,11 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "records.write": PLANNERS,
     "webhooks.read": ADMINS,
     "webhooks.write": ADMINS,
+    # Reports: everyone reads the summary and the due list; the compliance report, the
+    # status record and the timeline are for everyone but mechanics (SPEC §3).
+    "reports.summary": EVERYONE,
+    "reports.due_list": EVERYONE,
+    "reports.read": frozenset({"admin", "tenant_admin", "scheduler", "auditor", "viewer"}),
 }
 
 

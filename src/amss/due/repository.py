@@ -176,6 +176,11 @@ class TaskRepository(ScopedRepository):
             columns=columns,
         )
 
+    def due_list_query(self, filters: dict[str, Any], now: datetime) -> tuple[str, dict[str, Any]]:
+        """The SQL and parameters of the tasks matching ``filters`` with their due answer (a
+        row ``p`` of ``DUE_ANSWER_COLUMNS``), for a report that streams the whole list."""
+        return self._matching(self.org_id, filters, now)
+
     async def due_list(
         self, page: Page, filters: dict[str, Any], now: datetime
     ) -> Rendered[DueListItem]:

@@ -1,5 +1,6 @@
-"""``/api/v1/aircraft/{id}/due-list``, ``…/compliance-records``, ``…/requirements``: what is
-due on one aircraft, when each requirement was last done, and its inspection status."""
+"""``/api/v1/aircraft/{id}/compliance-records`` and ``…/requirements``: when each requirement
+was last done on one aircraft, and its inspection status (its due list is a report:
+``reports/router.py``)."""
 
 from __future__ import annotations
 
@@ -10,30 +11,12 @@ from fastapi import APIRouter, Query, Response
 
 from amss.auth.deps import ActingCallerDep, CallerDep, UowDep
 from amss.due import service
-from amss.due.schemas import ComplianceRecord, DueListItem, RecordCreate, Requirement
+from amss.due.schemas import ComplianceRecord, RecordCreate, Requirement
 from amss.kit.http import JSONRoute
 from amss.kit.openapi import READ_ERRORS, WRITE_ERRORS
-from amss.kit.pagination import PageDep, json_page, set_total
+from amss.kit.pagination import PageDep, set_total
 
 router = APIRouter(prefix="/aircraft", tags=["aircraft"], route_class=JSONRoute)
-
-
-@router.get(
-    "/{aircraft_id}/due-list",
-    response_model=list[DueListItem],
-    summary="Open tasks of this aircraft, most urgent first",
-    responses=READ_ERRORS,
-)
-async def due_list(
-    aircraft_id: UUID,
-    caller: ActingCallerDep,
-    uow: UowDep,
-    page: PageDep,
-    days: Annotated[
-        int | None, Query(ge=0, le=36500, description="horizon in days (none by default)")
-    ] = None,
-) -> Response:
-    return json_page(await service.aircraft_due_list(uow, caller, aircraft_id, page, days))
 
 
 @router.post(

@@ -138,6 +138,8 @@ def _walk(node: Any) -> None:
         if len(kept) == 1:
             del node["anyOf"]
             node.update(kept[0])
+            if isinstance(node.get("default"), str):  # Decimal("0") was written as "0"
+                node["default"] = float(node["default"])
         else:
             node["anyOf"] = kept
     if node.get("type") == "string" and not node.keys() & {"format", "pattern", "enum", "const"}:
