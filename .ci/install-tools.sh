@@ -15,7 +15,7 @@ if ! command -v pdftoppm >/dev/null 2>&1; then
     apt_update
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null
 fi
-pdftoppm -v 2>&1 | head -n 1
+pdftoppm -v 2>&1 | head -n 1 || true  # -v exits 99
 
 if ! command -v promtool >/dev/null 2>&1; then
     dest=${AMSS_TOOLS_DIR:-/opt/amss-ci}
