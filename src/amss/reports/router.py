@@ -3,7 +3,6 @@ compliance report, the due lists, the aircraft status record and the due timelin
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -16,6 +15,7 @@ from amss.due.schemas import DueListItem
 from amss.kit.http import JSONRoute
 from amss.kit.openapi import READ_ERRORS
 from amss.kit.pagination import PageDep, json_page, set_total
+from amss.kit.types import UtcDateTime
 from amss.reports import service
 from amss.reports.pdf import Paper
 from amss.reports.rules import Format, StatusFormat
@@ -73,10 +73,10 @@ async def compliance_filters(
     result: Annotated[ComplianceResult | None, Query()] = None,
     signed: Annotated[bool | None, Query()] = None,
     from_: Annotated[
-        datetime | None,
+        UtcDateTime | None,
         Query(alias="from", description="RFC 3339, inclusive: signed (or created) at or after"),
     ] = None,
-    to: Annotated[datetime | None, Query(description="RFC 3339, exclusive")] = None,
+    to: Annotated[UtcDateTime | None, Query(description="RFC 3339, exclusive")] = None,
 ) -> ComplianceFilters:
     return ComplianceFilters(aircraft_id, task_id, result, signed, from_, to)
 
