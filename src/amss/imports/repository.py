@@ -1,0 +1,395 @@
+"""Queries of imports: the stored file, its rows staged with COPY, and the set-based upserts
+that apply them (SPEC §8)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.engine import RowMapping
+
+from amss.db.scoped import ScopedRepository, fetch_one
+from amss.db.tables import import_rows, imports
+from amss.kit.pagination import Page
+from amss.kit.timefmt import utcnow
+
+# What listing an import reads: everything but the file itself.
+_LISTED = [column for column in imports.c if column.name != "content"]
+_COPY = "COPY import_rows (import_id, org_id, row_number, raw, data, status, errors) FROM STDIN"
+
+
+class ImportRepository(ScopedRepository):
+    table = imports
+    noun = "import"
+    has_soft_delete = False
+
+    async def listed(self, import_id: UUID) -> RowMapping | None:
+        statement = select(*_LISTED).where(*self.scope(), imports.c.id == import_id)
+        row: RowMapping | None = (await self.session.execute(statement)).mappings().first()
+        return row
+
+    async def list_page(self, page: Page, status: str | None) -> tuple[list[RowMapping], int]:
+        statement = select(*_LISTED).where(*self.scope())
+        if status is not None:
+            statement = statement.where(imports.c.status == status)
+        return await self.page(statement, page, [imports.c.created_at.desc(), imports.c.id.desc()])
+
+    async def rows_page(
+        self, import_id: UUID, page: Page, status: str | None
+    ) -> tuple[list[RowMapping], int]:
+        statement = select(import_rows).where(
+            import_rows.c.org_id == self.org_id, import_rows.c.import_id == import_id
+        )
+        if status is not None:
+            statement = statement.where(import_rows.c.status == status)
+        return await self.page(statement, page, [import_rows.c.row_number])
+
+    async def set_fields(self, import_id: UUID, **values: Any) -> RowMapping:
+        statement = (
+            update(imports)
+            .where(*self.scope(), imports.c.id == import_id)
+            .values(updated_at=utcnow(), **values)
+            .returning(*_LISTED)
+        )
+        return await fetch_one(self.session, statement)
+
+    async def stage(self, import_id: UUID, rows: Iterable[Sequence[Any]]) -> None:
+        """COPY the rows into ``import_rows`` on the session's own connection (so they commit
+        or roll back with the rest). Each row is ``(row_number, raw, data, status, errors)``."""
+        connection = await self.session.connection()
+        raw_connection = await connection.get_raw_connection()
+        driver: Any = raw_connection.driver_connection
+        async with driver.cursor() as cursor, cursor.copy(_COPY) as copy:
+            for number, raw, data, status, errors in rows:
+                await copy.write_row(
+                    (
+                        import_id,
+                        self.org_id,
+                        number,
+                        json.dumps(raw),
+                        None if data is None else json.dumps(data),
+                        status,
+                        errors,
+                    )
+                )
+
+    async def counts(self, import_id: UUID) -> dict[str, int]:
+        """Rows by status, and the applied rows that changed nothing."""
+        row = (
+            await self.session.execute(
+                select(
+                    func.count(),
+                    func.count().filter(import_rows.c.status != "invalid"),
+                    func.count().filter(import_rows.c.status == "invalid"),
+                    func.count().filter(import_rows.c.status == "applied"),
+                    func.count().filter(import_rows.c.outcome == "unchanged"),
+                ).where(import_rows.c.import_id == import_id, import_rows.c.org_id == self.org_id)
+            )
+        ).one()
+        total, valid, invalid, applied, unchanged = (int(value) for value in row)
+        return {
+            "total": total,
+            "valid": valid,
+            "invalid": invalid,
+            "applied": applied,
+            "unchanged": unchanged,
+        }
+
+    async def next_batch(self, import_id: UUID, size: int) -> list[RowMapping]:
+        """The first ``size`` rows still to apply, in file order."""
+        statement = (
+            select(import_rows.c.row_number, import_rows.c.data)
+            .where(
+                import_rows.c.import_id == import_id,
+                import_rows.c.org_id == self.org_id,
+                import_rows.c.status == "valid",
+            )
+            .order_by(import_rows.c.row_number)
+            .limit(size)
+        )
+        return list((await self.session.execute(statement)).mappings().all())
+
+    async def mark_applied(
+        self, import_id: UUID, outcomes: Sequence[tuple[int, UUID | None, str]]
+    ) -> None:
+        """``(row_number, entity_id, outcome)`` per applied row, in one statement."""
+        await self.session.execute(
+            text(
+                """
+                UPDATE import_rows r SET status = 'applied', entity_id = o.entity_id,
+                       outcome = o.outcome
+                FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+                     AS o(row_number integer, entity_id uuid, outcome text)
+                WHERE r.import_id = :import_id AND r.org_id = :org_id
+                  AND r.row_number = o.row_number AND r.status = 'valid'
+                """
+            ),
+            {
+                "import_id": import_id,
+                "org_id": self.org_id,
+                "rows": json.dumps(
+                    [
+                        {"row_number": n, "entity_id": str(e) if e else None, "outcome": o}
+                        for n, e, o in outcomes
+                    ]
+                ),
+            },
+        )
+
+    # Look-ups for validation: one statement each, whatever the number of rows.
+
+    async def aircraft_by_tail(self, tails: Iterable[str]) -> dict[str, RowMapping]:
+        """Live aircraft of the organization by upper-case tail number."""
+        rows = await self.session.execute(
+            text(
+                """
+                SELECT upper(a.tail_number) AS key, a.id, a.tail_number, a.model, a.status,
+                       a.flight_hours_total, a.cycles_total
+                FROM aircraft a
+                WHERE a.org_id = :org_id AND a.deleted_at IS NULL
+                  AND upper(a.tail_number) = ANY(CAST(:tails AS text[]))
+                """
+            ),
+            {"org_id": self.org_id, "tails": sorted({tail.upper() for tail in tails})},
+        )
+        return {row["key"]: row for row in rows.mappings()}
+
+    async def recorded_external_ids(
+        self, pairs: Iterable[tuple[UUID, str]]
+    ) -> set[tuple[UUID, str]]:
+        wanted = sorted({(str(a), e) for a, e in pairs})
+        rows = await self.session.execute(
+            text(
+                """
+                SELECT u.aircraft_id, u.external_id
+                FROM utilization_entries u
+                JOIN unnest(CAST(:aircraft AS uuid[]), CAST(:ids AS text[]))
+                     AS w(aircraft_id, external_id)
+                  ON u.aircraft_id = w.aircraft_id AND u.external_id = w.external_id
+                WHERE u.org_id = :org_id
+                """
+            ),
+            {
+                "org_id": self.org_id,
+                "aircraft": [a for a, _ in wanted],
+                "ids": [e for _, e in wanted],
+            },
+        )
+        return {(row.aircraft_id, row.external_id) for row in rows}
+
+    async def flown(
+        self, pairs: Iterable[tuple[UUID, date]], settings: Sequence[str]
+    ) -> dict[tuple[UUID, date], Decimal]:
+        """Flight hours already recorded per (aircraft, day): flying only, as the API counts
+        them (corrections and meter settings excluded)."""
+        wanted = sorted({(str(a), d) for a, d in pairs})
+        rows = await self.session.execute(
+            text(
+                """
+                SELECT u.aircraft_id, u.flight_date, sum(u.flight_hours) AS hours
+                FROM utilization_entries u
+                JOIN unnest(CAST(:aircraft AS uuid[]), CAST(:days AS date[])) AS w(aircraft_id, day)
+                  ON u.aircraft_id = w.aircraft_id AND u.flight_date = w.day
+                WHERE u.org_id = :org_id AND u.corrects_id IS NULL
+                  AND u.source <> ALL(CAST(:settings AS text[]))
+                GROUP BY u.aircraft_id, u.flight_date
+                """
+            ),
+            {
+                "org_id": self.org_id,
+                "aircraft": [a for a, _ in wanted],
+                "days": [d for _, d in wanted],
+                "settings": list(settings),
+            },
+        )
+        return {(row.aircraft_id, row.flight_date): Decimal(row.hours) for row in rows}
+
+    async def programs_named(self, names: Iterable[str]) -> list[RowMapping]:
+        rows = await self.session.execute(
+            text(
+                """
+                SELECT p.id, p.name, p.aircraft_id, p.aircraft_model, p.interval_hours,
+                       p.interval_cycles, p.interval_days, p.interval_months
+                FROM maintenance_programs p
+                WHERE p.org_id = :org_id AND p.deleted_at IS NULL
+                  AND p.name = ANY(CAST(:names AS text[]))
+                """
+            ),
+            {"org_id": self.org_id, "names": sorted(set(names))},
+        )
+        return list(rows.mappings())
+
+    async def recorded_points(
+        self, points: Iterable[tuple[UUID, UUID, str]]
+    ) -> dict[tuple[str, str, str], UUID]:
+        """Last-done records already held at these (program, aircraft, performed_at) points."""
+        wanted = sorted({(str(p), str(a), at) for p, a, at in points})
+        rows = await self.session.execute(
+            text(
+                """
+                SELECT c.id, c.program_id, c.aircraft_id, w.at
+                FROM compliance_records c
+                JOIN unnest(CAST(:programs AS uuid[]), CAST(:aircraft AS uuid[]),
+                            CAST(:ats AS text[])) AS w(program_id, aircraft_id, at)
+                  ON c.program_id = w.program_id AND c.aircraft_id = w.aircraft_id
+                 AND c.performed_at = CAST(w.at AS timestamptz)
+                WHERE c.org_id = :org_id
+                """
+            ),
+            {
+                "org_id": self.org_id,
+                "programs": [p for p, _, _ in wanted],
+                "aircraft": [a for _, a, _ in wanted],
+                "ats": [at for _, _, at in wanted],
+            },
+        )
+        return {(str(r.program_id), str(r.aircraft_id), r.at): r.id for r in rows}
+
+    # Applying: one statement per batch and type.
+
+    async def apply_aircraft(
+        self, import_id: UUID, rows: Sequence[int], today: date, user_id: UUID | None
+    ) -> list[RowMapping]:
+        """Upsert the batch by tail number: new aircraft with their initial utilization entry,
+        changed ones updated (version bumped), identical ones untouched. Returns
+        ``(row_number, entity_id, outcome)`` per row."""
+        result = await self.session.execute(
+            text(
+                """
+                WITH src AS (
+                    SELECT r.row_number, d.*
+                    FROM import_rows r
+                    CROSS JOIN LATERAL jsonb_to_record(r.data) AS d(
+                        tail_number text, model text, serial_number text, status text,
+                        capacity_slots integer, flight_hours_total numeric,
+                        cycles_total integer, avg_daily_hours numeric, avg_daily_cycles numeric)
+                    WHERE r.import_id = :import_id AND r.org_id = :org_id
+                      AND r.status = 'valid' AND r.row_number = ANY(CAST(:rows AS integer[]))
+                ),
+                existing AS (
+                    SELECT s.row_number, a.id
+                    FROM src s JOIN aircraft a
+                      ON a.org_id = :org_id AND a.deleted_at IS NULL
+                     AND upper(a.tail_number) = upper(s.tail_number)
+                    FOR UPDATE OF a
+                ),
+                changed AS (
+                    UPDATE aircraft a
+                    SET model = s.model,
+                        serial_number = coalesce(s.serial_number, a.serial_number),
+                        capacity_slots = coalesce(s.capacity_slots, a.capacity_slots),
+                        avg_daily_hours = coalesce(s.avg_daily_hours, a.avg_daily_hours),
+                        avg_daily_cycles = coalesce(s.avg_daily_cycles, a.avg_daily_cycles),
+                        version = a.version + 1, updated_at = now()
+                    FROM src s JOIN existing e ON e.row_number = s.row_number
+                    WHERE a.id = e.id
+                      AND (a.model, a.serial_number, a.capacity_slots, a.avg_daily_hours,
+                           a.avg_daily_cycles)
+                          IS DISTINCT FROM
+                          (s.model, coalesce(s.serial_number, a.serial_number),
+                           coalesce(s.capacity_slots, a.capacity_slots),
+                           coalesce(s.avg_daily_hours, a.avg_daily_hours),
+                           coalesce(s.avg_daily_cycles, a.avg_daily_cycles))
+                    RETURNING a.id
+                ),
+                created AS (
+                    INSERT INTO aircraft (org_id, tail_number, model, serial_number, status,
+                        capacity_slots, flight_hours_total, cycles_total, avg_daily_hours,
+                        avg_daily_cycles)
+                    SELECT :org_id, s.tail_number, s.model, s.serial_number,
+                           coalesce(s.status, 'operational'), coalesce(s.capacity_slots, 1),
+                           coalesce(s.flight_hours_total, 0), coalesce(s.cycles_total, 0),
+                           s.avg_daily_hours, s.avg_daily_cycles
+                    FROM src s
+                    WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.row_number = s.row_number)
+                    ORDER BY s.row_number
+                    ON CONFLICT (org_id, upper(tail_number)) WHERE deleted_at IS NULL DO NOTHING
+                    RETURNING id, upper(tail_number) AS key, flight_hours_total, cycles_total
+                ),
+                initial AS (
+                    -- The meters a new aircraft enters AMSS with are its first entry (§6.1).
+                    INSERT INTO utilization_entries (org_id, aircraft_id, flight_date,
+                        flight_hours, cycles, source, created_by)
+                    SELECT :org_id, c.id, :today, c.flight_hours_total, c.cycles_total,
+                           'initial', CAST(:user_id AS uuid)
+                    FROM created c
+                )
+                SELECT s.row_number, coalesce(e.id, c.id) AS entity_id,
+                       CASE WHEN c.id IS NOT NULL THEN 'created'
+                            WHEN ch.id IS NOT NULL THEN 'updated'
+                            ELSE 'unchanged' END AS outcome
+                FROM src s
+                LEFT JOIN existing e ON e.row_number = s.row_number
+                LEFT JOIN created c ON c.key = upper(s.tail_number)
+                LEFT JOIN changed ch ON ch.id = e.id
+                ORDER BY s.row_number
+                """
+            ),
+            {
+                "import_id": import_id,
+                "org_id": self.org_id,
+                "rows": list(rows),
+                "today": today,
+                "user_id": user_id,
+            },
+        )
+        return list(result.mappings().all())
+
+    async def apply_utilization(
+        self, import_id: UUID, rows: Sequence[int], user_id: UUID | None
+    ) -> list[RowMapping]:
+        """Append the batch's flight-log entries (an ``external_id`` already recorded adds
+        nothing) and add them to the meters. Returns ``(row_number, entity_id, outcome,
+        aircraft_id)`` per row."""
+        result = await self.session.execute(
+            text(
+                """
+                WITH src AS (
+                    SELECT r.row_number, d.*
+                    FROM import_rows r
+                    CROSS JOIN LATERAL jsonb_to_record(r.data) AS d(
+                        aircraft_id uuid, flight_date date, flight_hours numeric,
+                        cycles integer, external_id text)
+                    WHERE r.import_id = :import_id AND r.org_id = :org_id
+                      AND r.status = 'valid' AND r.row_number = ANY(CAST(:rows AS integer[]))
+                ),
+                added AS (
+                    INSERT INTO utilization_entries (org_id, aircraft_id, flight_date,
+                        flight_hours, cycles, source, external_id, created_by)
+                    SELECT :org_id, s.aircraft_id, s.flight_date, s.flight_hours, s.cycles,
+                           'import', s.external_id, CAST(:user_id AS uuid)
+                    FROM src s ORDER BY s.row_number
+                    ON CONFLICT (org_id, aircraft_id, external_id) WHERE external_id IS NOT NULL
+                    DO NOTHING
+                    RETURNING id, aircraft_id, external_id, flight_hours, cycles
+                ),
+                meters AS (
+                    UPDATE aircraft a
+                    SET flight_hours_total = a.flight_hours_total + m.hours,
+                        cycles_total = a.cycles_total + m.cycles,
+                        version = a.version + 1, updated_at = now()
+                    FROM (SELECT aircraft_id, sum(flight_hours) AS hours, sum(cycles) AS cycles
+                          FROM added GROUP BY aircraft_id) m
+                    WHERE a.org_id = :org_id AND a.id = m.aircraft_id
+                    RETURNING a.id
+                )
+                SELECT s.row_number, coalesce(n.id, u.id) AS entity_id, s.aircraft_id,
+                       CASE WHEN n.id IS NOT NULL THEN 'created' ELSE 'unchanged' END AS outcome,
+                       (SELECT count(*) FROM meters) AS aircraft_changed
+                FROM src s
+                LEFT JOIN added n
+                  ON n.aircraft_id = s.aircraft_id AND n.external_id = s.external_id
+                LEFT JOIN utilization_entries u
+                  ON n.id IS NULL AND u.org_id = :org_id AND u.aircraft_id = s.aircraft_id
+                 AND u.external_id = s.external_id
+                ORDER BY s.row_number
+                """
+            ),
+            {"import_id": import_id, "org_id": self.org_id, "rows": list(rows), "user_id": user_id},
+        )
+        return list(result.mappings().all())

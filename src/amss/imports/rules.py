@@ -1,0 +1,252 @@
+"""Import files as tables (SPEC §8): the columns of each type, reading CSV and XLSX, headers.
+
+Pure: bytes in, rows out. Everything refused here is refused before anything is stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any, Literal
+
+from amss.kit.errors import UnsupportedMediaType, ValidationFailed, invalid
+
+ImportType = Literal["aircraft", "parts", "programs", "compliance", "utilization"]
+Format = Literal["csv", "xlsx"]
+IMPORT_TYPES: tuple[ImportType, ...] = (
+    "aircraft",
+    "parts",
+    "programs",
+    "compliance",
+    "utilization",
+)
+
+# Every column of each type, in the order docs/imports.md lists them; REQUIRED must be in
+# the header (a required column may still be empty in a row: that row is then invalid).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "aircraft": (
+        "tail_number",
+        "model",
+        "serial_number",
+        "status",
+        "capacity_slots",
+        "flight_hours_total",
+        "cycles_total",
+        "avg_daily_hours",
+        "avg_daily_cycles",
+    ),
+    "parts": (
+        "part_name",
+        "part_number",
+        "category",
+        "min_stock",
+        "serial_number",
+        "status",
+        "expiry_date",
+        "location",
+    ),
+    "programs": (
+        "name",
+        "aircraft_model",
+        "tail_number",
+        "interval_hours",
+        "interval_cycles",
+        "interval_days",
+        "interval_months",
+        "tolerance_hours",
+        "tolerance_cycles",
+        "tolerance_days",
+        "task_type",
+        "ata_chapter",
+        "estimated_duration_hours",
+        "next_due_basis",
+        "mandatory",
+    ),
+    "compliance": (
+        "tail_number",
+        "program",
+        "performed_at",
+        "performed_hours",
+        "performed_cycles",
+        "reference",
+        "certified_by_name",
+        "certificate_number",
+    ),
+    "utilization": ("tail_number", "flight_date", "flight_hours", "cycles", "external_id"),
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "aircraft": ("tail_number", "model"),
+    "parts": ("part_name", "serial_number"),
+    "programs": ("name",),
+    "compliance": ("tail_number", "program", "performed_at", "reference"),
+    "utilization": ("tail_number", "flight_date", "flight_hours", "cycles", "external_id"),
+}
+
+XLSX_MAGIC = b"PK\x03\x04"
+
+
+def check_type(value: str) -> ImportType:
+    for known in IMPORT_TYPES:
+        if value == known:
+            return known
+    raise invalid("type", f"{value!r} is not one of {', '.join(IMPORT_TYPES)}")
+
+
+def format_of(filename: str | None, content: bytes) -> Format:
+    """XLSX by its zip signature (whatever the name says), else CSV."""
+    return "xlsx" if content.startswith(XLSX_MAGIC) else "csv"
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """A file read as a table: the header as written, and the data rows as strings."""
+
+    header: list[str]
+    rows: list[list[str]]
+
+    @property
+    def columns(self) -> list[str]:
+        """The header as AMSS reads it: trimmed, case-insensitive."""
+        return [name.strip().lower() for name in self.header]
+
+
+def _text_of(content: bytes) -> str:
+    if b"\x00" in content:
+        raise UnsupportedMediaType(
+            "file: binary content; send a CSV (UTF-8 text) or an XLSX workbook"
+        )
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise UnsupportedMediaType(
+            f"file: not UTF-8 text (byte 0x{content[error.start]:02x} at offset {error.start}); "
+            "save the spreadsheet as CSV UTF-8"
+        ) from None
+
+
+def _read_csv(content: bytes) -> list[list[str]]:
+    text = _text_of(content)
+    try:
+        return [row for row in csv.reader(io.StringIO(text, newline=""), strict=True)]
+    except csv.Error as error:
+        raise invalid("file", f"not a readable CSV file ({error})") from None
+
+
+def cell_text(value: Any) -> str:
+    """A spreadsheet cell as the text a CSV would hold: dates as YYYY-MM-DD, whole numbers
+    without a trailing .0."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        if value.time() == time(0) and value.tzinfo is None:
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        return str(Decimal(repr(value)))
+    return str(value)
+
+
+def _read_xlsx(content: bytes) -> list[list[str]]:
+    from openpyxl import load_workbook  # only XLSX uploads pay for importing it
+
+    try:
+        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
+        raise UnsupportedMediaType(f"file: not a readable XLSX workbook ({error})") from None
+    try:
+        if not book.worksheets:
+            raise invalid("file", "the workbook has no sheet")
+        sheet = book.worksheets[0]
+        return [[cell_text(value) for value in row] for row in sheet.iter_rows(values_only=True)]
+    finally:
+        book.close()
+
+
+def read_sheet(content: bytes, file_format: Format) -> Sheet:
+    """The table in the file; 4xx for what cannot be read as one, or holds no data row."""
+    if not content:
+        raise invalid("file", "the file is empty")
+    table = _read_xlsx(content) if file_format == "xlsx" else _read_csv(content)
+    rows = [row for row in table if any(cell.strip() for cell in row)]
+    if not rows:
+        raise invalid("file", "the file is empty")
+    header, data = rows[0], rows[1:]
+    while header and not header[-1].strip():
+        header = header[:-1]
+    if not data:
+        raise invalid("file", "the file has a header but no data rows")
+    return Sheet(header=header, rows=data)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which position of the header holds which known column, and what is ignored."""
+
+    positions: dict[str, int]
+    ignored: list[str]
+
+
+def layout(import_type: str, sheet: Sheet) -> Layout:
+    """Match the header with the type's columns: 400 for a required column missing or a
+    column given twice; unknown columns are ignored and reported."""
+    known = COLUMNS[import_type]
+    positions: dict[str, int] = {}
+    ignored: list[str] = []
+    for index, name in enumerate(sheet.columns):
+        if name in known:
+            if name in positions:
+                raise invalid("file", f"column {name!r} appears twice in the header")
+            positions[name] = index
+        elif name:
+            ignored.append(sheet.header[index].strip())
+    missing = [name for name in REQUIRED[import_type] if name not in positions]
+    if missing:
+        raise ValidationFailed(
+            f"file: the header lacks required column(s) {', '.join(missing)} for a "
+            f"{import_type} import (it has: {', '.join(sheet.columns) or 'nothing'})",
+            details=[],
+        )
+    return Layout(positions=positions, ignored=ignored)
+
+
+def records(sheet: Sheet, shape: Layout) -> Iterator[tuple[int, dict[str, str], dict[str, str]]]:
+    """``(row_number, raw, values)`` per data row: the row as written (every column of the
+    header) and the known columns, trimmed, empty cells left out. Row 1 is the first row
+    under the header."""
+    header = [name.strip() or f"column {index + 1}" for index, name in enumerate(sheet.header)]
+    for number, row in enumerate(sheet.rows, start=1):
+        raw = {header[i]: row[i] for i in range(min(len(row), len(header)))}
+        if len(row) > len(header):
+            raw.update({f"column {i + 1}": row[i] for i in range(len(header), len(row))})
+        values = {
+            name: row[index].strip()
+            for name, index in shape.positions.items()
+            if index < len(row) and row[index].strip()
+        }
+        yield number, raw, values
+
+
+def duplicates(keys: Sequence[tuple[int, Any]]) -> dict[int, int]:
+    """Rows whose key an earlier row of the file already has: ``{row: first row}``.
+    ``keys`` are ``(row_number, key)`` in file order; a None key is never a duplicate."""
+    first: dict[Any, int] = {}
+    repeated: dict[int, int] = {}
+    for number, key in keys:
+        if key is None:
+            continue
+        if key in first:
+            repeated[number] = first[key]
+        else:
+            first[key] = number
+    return repeated
