@@ -393,3 +393,133 @@ class ImportRepository(ScopedRepository):
             {"import_id": import_id, "org_id": self.org_id, "rows": list(rows), "user_id": user_id},
         )
         return list(result.mappings().all())
+
+    async def programs_by_key(self, names: Iterable[str]) -> list[RowMapping]:
+        """Live programs with these names, every column the import compares."""
+        rows = await self.session.execute(
+            text(
+                """
+                SELECT p.id, p.name, p.aircraft_id, p.aircraft_model
+                FROM maintenance_programs p
+                WHERE p.org_id = :org_id AND p.deleted_at IS NULL
+                  AND p.name = ANY(CAST(:names AS text[]))
+                """
+            ),
+            {"org_id": self.org_id, "names": sorted(set(names))},
+        )
+        return list(rows.mappings())
+
+    async def apply_programs(self, import_id: UUID, rows: Sequence[int]) -> list[RowMapping]:
+        """Upsert the batch by name and applicability (the aircraft, the model, or the whole
+        organization); empty cells keep what a program has. Returns ``(row_number,
+        entity_id, outcome)`` per row. Programs have no unique index (two may share a name
+        with different applicability), so imports of one organization take turns here."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"amss.import.programs:{self.org_id}"},
+        )
+        result = await self.session.execute(
+            text(
+                """
+                WITH src AS (
+                    SELECT r.row_number, d.*
+                    FROM import_rows r
+                    CROSS JOIN LATERAL jsonb_to_record(r.data) AS d(
+                        name text, aircraft_id uuid, aircraft_model text,
+                        interval_hours numeric, interval_cycles integer, interval_days integer,
+                        interval_months integer, tolerance_hours numeric,
+                        tolerance_cycles integer, tolerance_days integer, task_type text,
+                        ata_chapter text, estimated_duration_hours numeric,
+                        next_due_basis text, mandatory boolean)
+                    WHERE r.import_id = :import_id AND r.org_id = :org_id
+                      AND r.status = 'valid' AND r.row_number = ANY(CAST(:rows AS integer[]))
+                ),
+                existing AS (
+                    SELECT s.row_number, p.id
+                    FROM src s JOIN maintenance_programs p
+                      ON p.org_id = :org_id AND p.deleted_at IS NULL AND p.name = s.name
+                     AND p.aircraft_id IS NOT DISTINCT FROM s.aircraft_id
+                     AND p.aircraft_model IS NOT DISTINCT FROM s.aircraft_model
+                    FOR UPDATE OF p
+                ),
+                wanted AS (
+                    SELECT e.id, s.row_number,
+                           coalesce(s.interval_hours, p.interval_hours) AS interval_hours,
+                           coalesce(s.interval_cycles, p.interval_cycles) AS interval_cycles,
+                           coalesce(s.interval_days, p.interval_days) AS interval_days,
+                           coalesce(s.interval_months, p.interval_months) AS interval_months,
+                           coalesce(s.tolerance_hours, p.tolerance_hours) AS tolerance_hours,
+                           coalesce(s.tolerance_cycles, p.tolerance_cycles) AS tolerance_cycles,
+                           coalesce(s.tolerance_days, p.tolerance_days) AS tolerance_days,
+                           coalesce(s.task_type, p.task_type) AS task_type,
+                           coalesce(s.ata_chapter, p.ata_chapter) AS ata_chapter,
+                           coalesce(s.estimated_duration_hours, p.estimated_duration_hours)
+                               AS estimated_duration_hours,
+                           coalesce(s.next_due_basis, p.next_due_basis) AS next_due_basis,
+                           coalesce(s.mandatory, p.mandatory) AS mandatory
+                    FROM src s JOIN existing e ON e.row_number = s.row_number
+                    JOIN maintenance_programs p ON p.id = e.id
+                    WHERE (p.interval_hours, p.interval_cycles, p.interval_days,
+                           p.interval_months, p.tolerance_hours, p.tolerance_cycles,
+                           p.tolerance_days, p.task_type, p.ata_chapter,
+                           p.estimated_duration_hours, p.next_due_basis, p.mandatory)
+                          IS DISTINCT FROM
+                          (coalesce(s.interval_hours, p.interval_hours),
+                           coalesce(s.interval_cycles, p.interval_cycles),
+                           coalesce(s.interval_days, p.interval_days),
+                           coalesce(s.interval_months, p.interval_months),
+                           coalesce(s.tolerance_hours, p.tolerance_hours),
+                           coalesce(s.tolerance_cycles, p.tolerance_cycles),
+                           coalesce(s.tolerance_days, p.tolerance_days),
+                           coalesce(s.task_type, p.task_type),
+                           coalesce(s.ata_chapter, p.ata_chapter),
+                           coalesce(s.estimated_duration_hours, p.estimated_duration_hours),
+                           coalesce(s.next_due_basis, p.next_due_basis),
+                           coalesce(s.mandatory, p.mandatory))
+                ),
+                changed AS (
+                    UPDATE maintenance_programs p
+                    SET interval_hours = w.interval_hours, interval_cycles = w.interval_cycles,
+                        interval_days = w.interval_days, interval_months = w.interval_months,
+                        tolerance_hours = w.tolerance_hours,
+                        tolerance_cycles = w.tolerance_cycles,
+                        tolerance_days = w.tolerance_days, task_type = w.task_type,
+                        ata_chapter = w.ata_chapter,
+                        estimated_duration_hours = w.estimated_duration_hours,
+                        next_due_basis = w.next_due_basis, mandatory = w.mandatory,
+                        version = p.version + 1, updated_at = now()
+                    FROM wanted w WHERE p.id = w.id
+                    RETURNING p.id
+                ),
+                created AS (
+                    INSERT INTO maintenance_programs (org_id, name, aircraft_id, aircraft_model,
+                        interval_hours, interval_cycles, interval_days, interval_months,
+                        tolerance_hours, tolerance_cycles, tolerance_days, task_type,
+                        ata_chapter, estimated_duration_hours, next_due_basis, mandatory)
+                    SELECT :org_id, s.name, s.aircraft_id, s.aircraft_model, s.interval_hours,
+                           s.interval_cycles, s.interval_days, s.interval_months,
+                           s.tolerance_hours, s.tolerance_cycles, s.tolerance_days,
+                           coalesce(s.task_type, 'inspection'), s.ata_chapter,
+                           coalesce(s.estimated_duration_hours, 2),
+                           coalesce(s.next_due_basis, 'actual'), coalesce(s.mandatory, true)
+                    FROM src s
+                    WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.row_number = s.row_number)
+                    ORDER BY s.row_number
+                    RETURNING id, name, aircraft_id, aircraft_model
+                )
+                SELECT s.row_number, coalesce(e.id, c.id) AS entity_id,
+                       CASE WHEN c.id IS NOT NULL THEN 'created'
+                            WHEN ch.id IS NOT NULL THEN 'updated'
+                            ELSE 'unchanged' END AS outcome
+                FROM src s
+                LEFT JOIN existing e ON e.row_number = s.row_number
+                LEFT JOIN created c ON c.name = s.name
+                     AND c.aircraft_id IS NOT DISTINCT FROM s.aircraft_id
+                     AND c.aircraft_model IS NOT DISTINCT FROM s.aircraft_model
+                LEFT JOIN changed ch ON ch.id = e.id
+                ORDER BY s.row_number
+                """
+            ),
+            {"import_id": import_id, "org_id": self.org_id, "rows": list(rows)},
+        )
+        return list(result.mappings().all())

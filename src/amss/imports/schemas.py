@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from amss.fleet.schemas import AircraftCreate, TailNumber, UtilizationCreate
 from amss.imports.rules import ImportType
 from amss.kit.types import CertificateNumber, Hours, LocalMoment, PersonName, RecordReference
+from amss.programs.schemas import ProgramCreate
 
 ImportStatus = Literal["pending", "validating", "applying", "completed", "failed"]
 RowStatus = Literal["valid", "invalid", "applied"]
@@ -68,6 +69,7 @@ class ImportRow(BaseModel):
 # names its aircraft and program by tail number and name instead of ids.
 AircraftRow = AircraftCreate
 UtilizationRow = UtilizationCreate
+ProgramRow = ProgramCreate
 
 
 class ComplianceRow(BaseModel):

@@ -30,6 +30,7 @@ from amss.imports.schemas import (
     ComplianceRow,
     Import,
     ImportRow,
+    ProgramRow,
     UtilizationRow,
     check_row,
 )
@@ -45,6 +46,22 @@ IMPORT_QUEUE = "imports"
 RUN_IMPORT_TASK = "amss.run_import"
 # What the worker can still do something about.
 OPEN_STATUSES = ("pending", "validating", "applying")
+
+# Program columns stored as the API stores them (name and applicability handled apart).
+PROGRAM_COLUMNS = (
+    "interval_hours",
+    "interval_cycles",
+    "interval_days",
+    "interval_months",
+    "tolerance_hours",
+    "tolerance_cycles",
+    "tolerance_days",
+    "task_type",
+    "ata_chapter",
+    "estimated_duration_hours",
+    "next_due_basis",
+    "mandatory",
+)
 
 Staged = tuple[int, dict[str, str], dict[str, Any] | None, str, list[str]]
 
@@ -515,7 +532,53 @@ def _program_for(
     return matching[0], None
 
 
+async def _check_programs(
+    uow: UnitOfWork, caller: Caller, repo: ImportRepository, parsed: Parsed
+) -> list[Staged]:
+    known = await repo.aircraft_by_tail(
+        values["tail_number"] for _, _, values in parsed if "tail_number" in values
+    )
+    keys: list[tuple[int, Any]] = []
+    checked: list[tuple[int, dict[str, str], dict[str, Any] | None, list[str]]] = []
+    for number, raw, values in parsed:
+        program, errors = check_row(ProgramRow, _without(values, "tail_number"))
+        data: dict[str, Any] | None = None
+        aircraft_id: str | None = None
+        if "tail_number" in values:
+            craft = known.get(values["tail_number"].upper())
+            if "aircraft_model" in values:
+                errors.append("tail_number: give aircraft_model or tail_number, not both")
+            elif craft is None:
+                errors.append(
+                    f"tail_number: no aircraft {values['tail_number']} in this organization"
+                )
+            else:
+                aircraft_id = str(craft["id"])
+        if program is not None:
+            data = {
+                **program.model_dump(mode="json", include=set(PROGRAM_COLUMNS), exclude_unset=True),
+                "name": program.name,
+                "aircraft_id": aircraft_id,
+                "aircraft_model": program.aircraft_model,
+            }
+        keys.append(
+            (number, (program.name, aircraft_id, program.aircraft_model) if program else None)
+        )
+        checked.append((number, raw, data, errors))
+    repeated = rules.duplicates(keys)
+    staged: list[Staged] = []
+    for number, raw, data, errors in checked:
+        if number in repeated:
+            errors.append(
+                f"name: the same program (name and applicability) appears earlier in the "
+                f"file (row {repeated[number]})"
+            )
+        staged.append(_staged(number, raw, data, errors))
+    return staged
+
+
 _CHECKERS = {
+    "programs": _check_programs,
     "aircraft": _check_aircraft,
     "utilization": _check_utilization,
     "compliance": _check_compliance,
@@ -648,7 +711,26 @@ async def _audit_batch(
     )
 
 
+async def _apply_programs(
+    uow: UnitOfWork, caller: Caller, repo: ImportRepository, row: RowMapping, batch: Any
+) -> None:
+    numbers = [item["row_number"] for item in batch]
+    outcomes = await repo.apply_programs(row["id"], numbers)
+    await repo.mark_applied(
+        row["id"], [(o["row_number"], o["entity_id"], o["outcome"]) for o in outcomes]
+    )
+    created = [o["entity_id"] for o in outcomes if o["outcome"] == "created"]
+    updated = [o["entity_id"] for o in outcomes if o["outcome"] == "updated"]
+    await _audit_batch(uow, caller, row, numbers, created, updated)
+    if created or updated:
+        # New programs generate their tasks; changed intervals re-limit the open ones.
+        await engine.after_change(
+            uow, caller, reason=f"import {row['id']}", program_ids=[*created, *updated]
+        )
+
+
 _APPLIERS = {
+    "programs": _apply_programs,
     "aircraft": _apply_aircraft,
     "utilization": _apply_utilization,
     "compliance": _apply_compliance,
