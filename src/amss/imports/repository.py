@@ -523,3 +523,151 @@ class ImportRepository(ScopedRepository):
             {"import_id": import_id, "org_id": self.org_id, "rows": list(rows)},
         )
         return list(result.mappings().all())
+
+    async def items_by_serial(self, serials: Iterable[str]) -> dict[str, RowMapping]:
+        """Live part items by serial number, with their part's name."""
+        rows = await self.session.execute(
+            text(
+                """
+                SELECT i.serial_number AS key, i.id, i.status, i.expiry_date, i.location,
+                       d.name AS part_name
+                FROM part_items i
+                JOIN part_definitions d ON d.org_id = i.org_id AND d.id = i.part_definition_id
+                WHERE i.org_id = :org_id AND i.deleted_at IS NULL
+                  AND i.serial_number = ANY(CAST(:serials AS text[]))
+                """
+            ),
+            {"org_id": self.org_id, "serials": sorted(set(serials))},
+        )
+        return {row["key"]: row for row in rows.mappings()}
+
+    async def apply_parts(self, import_id: UUID, rows: Sequence[int]) -> list[dict[str, Any]]:
+        """Part definitions by name (created on first use, their details updated where the
+        file gives them), then items upserted by serial number. Returns ``(row_number,
+        entity_id, outcome, definition_id, definition_outcome)`` per row."""
+        params = {"import_id": import_id, "org_id": self.org_id, "rows": list(rows)}
+        definitions = await self.session.execute(
+            text(
+                """
+                WITH src AS (
+                    SELECT r.row_number, d.*
+                    FROM import_rows r
+                    CROSS JOIN LATERAL jsonb_to_record(r.data) AS d(
+                        part_name text, part_number text, category text, min_stock integer,
+                        serial_number text, status text, expiry_date date, location text)
+                    WHERE r.import_id = :import_id AND r.org_id = :org_id
+                      AND r.status = 'valid' AND r.row_number = ANY(CAST(:rows AS integer[]))
+                ),
+                parts AS (
+                    SELECT lower(s.part_name) AS key, min(s.part_name) AS name,
+                           min(s.part_number) AS part_number, min(s.category) AS category,
+                           min(s.min_stock) AS min_stock
+                    FROM src s GROUP BY lower(s.part_name)
+                ),
+                existing AS (
+                    SELECT p.key, d.id FROM parts p JOIN part_definitions d
+                      ON d.org_id = :org_id AND d.deleted_at IS NULL AND lower(d.name) = p.key
+                    FOR UPDATE OF d
+                ),
+                changed AS (
+                    UPDATE part_definitions d
+                    SET part_number = coalesce(p.part_number, d.part_number),
+                        category = coalesce(p.category, d.category),
+                        min_stock = coalesce(p.min_stock, d.min_stock),
+                        version = d.version + 1, updated_at = now()
+                    FROM parts p JOIN existing e ON e.key = p.key
+                    WHERE d.id = e.id
+                      AND (d.part_number, d.category, d.min_stock) IS DISTINCT FROM
+                          (coalesce(p.part_number, d.part_number),
+                           coalesce(p.category, d.category), coalesce(p.min_stock, d.min_stock))
+                    RETURNING d.id
+                ),
+                created AS (
+                    INSERT INTO part_definitions (org_id, name, part_number, category, min_stock)
+                    SELECT :org_id, p.name, p.part_number, p.category, coalesce(p.min_stock, 0)
+                    FROM parts p WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.key = p.key)
+                    ON CONFLICT (org_id, lower(name)) WHERE deleted_at IS NULL DO NOTHING
+                    RETURNING id, lower(name) AS key
+                )
+                SELECT p.key, coalesce(e.id, c.id) AS id,
+                       CASE WHEN c.id IS NOT NULL THEN 'created'
+                            WHEN ch.id IS NOT NULL THEN 'updated'
+                            ELSE 'unchanged' END AS outcome
+                FROM parts p
+                LEFT JOIN existing e ON e.key = p.key
+                LEFT JOIN created c ON c.key = p.key
+                LEFT JOIN changed ch ON ch.id = e.id
+                """
+            ),
+            params,
+        )
+        by_key = {row["key"]: row for row in definitions.mappings()}
+        items = await self.session.execute(
+            text(
+                """
+                WITH src AS (
+                    SELECT r.row_number, d.*
+                    FROM import_rows r
+                    CROSS JOIN LATERAL jsonb_to_record(r.data) AS d(
+                        part_name text, part_number text, category text, min_stock integer,
+                        serial_number text, status text, expiry_date date, location text)
+                    WHERE r.import_id = :import_id AND r.org_id = :org_id
+                      AND r.status = 'valid' AND r.row_number = ANY(CAST(:rows AS integer[]))
+                ),
+                defs AS (
+                    SELECT key, id FROM jsonb_to_recordset(CAST(:defs AS jsonb))
+                        AS x(key text, id uuid)
+                ),
+                existing AS (
+                    SELECT s.row_number, i.id FROM src s JOIN part_items i
+                      ON i.org_id = :org_id AND i.deleted_at IS NULL
+                     AND i.serial_number = s.serial_number
+                    FOR UPDATE OF i
+                ),
+                changed AS (
+                    UPDATE part_items i
+                    SET expiry_date = coalesce(s.expiry_date, i.expiry_date),
+                        location = coalesce(s.location, i.location),
+                        version = i.version + 1, updated_at = now()
+                    FROM src s JOIN existing e ON e.row_number = s.row_number
+                    WHERE i.id = e.id
+                      AND (i.expiry_date, i.location) IS DISTINCT FROM
+                          (coalesce(s.expiry_date, i.expiry_date), coalesce(s.location, i.location))
+                    RETURNING i.id
+                ),
+                created AS (
+                    INSERT INTO part_items (org_id, part_definition_id, serial_number, status,
+                        expiry_date, location)
+                    SELECT :org_id, d.id, s.serial_number, coalesce(s.status, 'in_stock'),
+                           s.expiry_date, s.location
+                    FROM src s JOIN defs d ON d.key = lower(s.part_name)
+                    WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.row_number = s.row_number)
+                    ORDER BY s.row_number
+                    ON CONFLICT (org_id, serial_number) WHERE deleted_at IS NULL DO NOTHING
+                    RETURNING id, serial_number
+                )
+                SELECT s.row_number, coalesce(e.id, c.id) AS entity_id,
+                       lower(s.part_name) AS part_key,
+                       CASE WHEN c.id IS NOT NULL THEN 'created'
+                            WHEN ch.id IS NOT NULL THEN 'updated'
+                            ELSE 'unchanged' END AS outcome
+                FROM src s
+                LEFT JOIN existing e ON e.row_number = s.row_number
+                LEFT JOIN created c ON c.serial_number = s.serial_number
+                LEFT JOIN changed ch ON ch.id = e.id
+                ORDER BY s.row_number
+                """
+            ),
+            {
+                **params,
+                "defs": json.dumps([{"key": k, "id": str(v["id"])} for k, v in by_key.items()]),
+            },
+        )
+        return [
+            {
+                **row,
+                "definition_id": by_key[row["part_key"]]["id"],
+                "definition_outcome": by_key[row["part_key"]]["outcome"],
+            }
+            for row in items.mappings()
+        ]

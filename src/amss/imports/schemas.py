@@ -10,7 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from amss.fleet.schemas import AircraftCreate, TailNumber, UtilizationCreate
 from amss.imports.rules import ImportType
-from amss.kit.types import CertificateNumber, Hours, LocalMoment, PersonName, RecordReference
+from amss.kit.types import (
+    CertificateNumber,
+    Hours,
+    LocalMoment,
+    PersonName,
+    PlainDate,
+    RecordReference,
+)
+from amss.parts.schemas import Text100, Text200
 from amss.programs.schemas import ProgramCreate
 
 ImportStatus = Literal["pending", "validating", "applying", "completed", "failed"]
@@ -82,6 +90,20 @@ class ComplianceRow(BaseModel):
     reference: RecordReference
     certified_by_name: PersonName | None = None
     certificate_number: CertificateNumber | None = None
+
+
+class PartRow(BaseModel):
+    """A stock line: the part (its definition, created on first use) and one item of it."""
+
+    model_config = ConfigDict(extra="forbid")
+    part_name: Text200
+    part_number: Text100 | None = None
+    category: Text100 | None = None
+    min_stock: int | None = Field(None, ge=0, le=1_000_000)
+    serial_number: Text100
+    status: Literal["in_stock", "disposed"] | None = None
+    expiry_date: PlainDate | None = None
+    location: Text200 | None = None
 
 
 def _message(error: Any) -> str:

@@ -30,6 +30,7 @@ from amss.imports.schemas import (
     ComplianceRow,
     Import,
     ImportRow,
+    PartRow,
     ProgramRow,
     UtilizationRow,
     check_row,
@@ -38,6 +39,7 @@ from amss.kit.errors import AppError, NotFound, ValidationFailed
 from amss.kit.pagination import Page
 from amss.kit.tenancy import act_in, time_zone_of
 from amss.kit.timefmt import local_today, moment_of, utcnow
+from amss.parts.service import check_low_stock
 
 # Rows applied per transaction: small enough that a crash loses little work, large enough
 # that set-based statements stay cheap per row.
@@ -577,7 +579,67 @@ async def _check_programs(
     return staged
 
 
+async def _check_parts(
+    uow: UnitOfWork, caller: Caller, repo: ImportRepository, parsed: Parsed
+) -> list[Staged]:
+    today = local_today(await time_zone_of(uow.session, caller.org_id))
+    known = await repo.items_by_serial(
+        values["serial_number"] for _, _, values in parsed if "serial_number" in values
+    )
+    repeated = rules.duplicates(
+        [(number, values.get("serial_number") or None) for number, _, values in parsed]
+    )
+    # The first row giving a detail of a part fixes it; a later row saying otherwise is wrong.
+    details: dict[str, dict[str, tuple[Any, int]]] = {}
+    staged: list[Staged] = []
+    for number, raw, values in parsed:
+        line, errors = check_row(PartRow, values)
+        data: dict[str, Any] | None = None
+        if number in repeated:
+            errors.append(
+                f"serial_number: {values['serial_number']} appears earlier in the file "
+                f"(row {repeated[number]})"
+            )
+        if line is not None:
+            data = line.model_dump(mode="json", exclude_unset=True)
+            errors.extend(_part_problems(line, known.get(line.serial_number), today))
+            given = details.setdefault(line.part_name.lower(), {})
+            for name in ("part_number", "category", "min_stock"):
+                value = getattr(line, name)
+                if value is None:
+                    continue
+                first = given.setdefault(name, (value, number))
+                if first[0] != value:
+                    errors.append(
+                        f"{name}: {value} differs from row {first[1]} ({first[0]}) for the "
+                        f"same part {line.part_name!r}"
+                    )
+        staged.append(_staged(number, raw, data, errors))
+    return staged
+
+
+def _part_problems(line: Any, current: Any, today: date) -> list[str]:
+    """The API's rules: no item enters stock expired; an item keeps its part, and its status
+    moves through reservations (used) or PATCH (disposed), not an import."""
+    if current is None:
+        if line.expiry_date is not None and line.expiry_date < today:
+            return [f"expiry_date: {line.expiry_date} is in the past"]
+        return []
+    problems = []
+    if current["part_name"].lower() != line.part_name.lower():
+        problems.append(
+            f"serial_number: {line.serial_number} is an item of {current['part_name']!r}"
+        )
+    if line.status is not None and line.status != current["status"]:
+        problems.append(
+            f"status: {line.serial_number} is {current['status']} in AMSS; change an item's "
+            "status with PATCH /part-items/{id}"
+        )
+    return problems
+
+
 _CHECKERS = {
+    "parts": _check_parts,
     "programs": _check_programs,
     "aircraft": _check_aircraft,
     "utilization": _check_utilization,
@@ -729,7 +791,25 @@ async def _apply_programs(
         )
 
 
+async def _apply_parts(
+    uow: UnitOfWork, caller: Caller, repo: ImportRepository, row: RowMapping, batch: Any
+) -> None:
+    numbers = [item["row_number"] for item in batch]
+    outcomes = await repo.apply_parts(row["id"], numbers)
+    await repo.mark_applied(
+        row["id"], [(o["row_number"], o["entity_id"], o["outcome"]) for o in outcomes]
+    )
+    definitions = {o["definition_id"]: o["definition_outcome"] for o in outcomes}
+    created = [o["entity_id"] for o in outcomes if o["outcome"] == "created"]
+    updated = [o["entity_id"] for o in outcomes if o["outcome"] == "updated"]
+    created += [key for key, outcome in definitions.items() if outcome == "created"]
+    updated += [key for key, outcome in definitions.items() if outcome == "updated"]
+    await _audit_batch(uow, caller, row, numbers, created, updated)
+    await check_low_stock(uow, caller, definitions)
+
+
 _APPLIERS = {
+    "parts": _apply_parts,
     "programs": _apply_programs,
     "aircraft": _apply_aircraft,
     "utilization": _apply_utilization,
