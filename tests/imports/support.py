@@ -36,10 +36,12 @@ async def post_file(
         data["type"] = import_type
     if dry_run is not None:
         data["dry_run"] = str(dry_run).lower()
-    files = {"file": (filename, content, "text/csv")} if content is not None else None
+    # Without a file the fields still go as multipart/form-data (``(None, value)`` parts).
+    files: dict[str, Any] = {name: (None, value) for name, value in data.items()}
+    if content is not None:
+        files["file"] = (filename, content, "text/csv")
     return await actor.client.post(
         url("/imports/csv"),
-        data=data,
         files=files,
         headers=actor.headers,
         params=params,

@@ -14,7 +14,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, Literal
 
-from amss.kit.errors import UnsupportedMediaType, ValidationFailed, invalid
+from amss.kit.errors import FieldProblem, UnsupportedMediaType, invalid
 
 ImportType = Literal["aircraft", "parts", "programs", "compliance", "utilization"]
 Format = Literal["csv", "xlsx"]
@@ -115,16 +115,18 @@ class Sheet:
         return [name.strip().lower() for name in self.header]
 
 
+def _unsupported(message: str) -> UnsupportedMediaType:
+    return UnsupportedMediaType(f"file: {message}", details=[FieldProblem("file", message)])
+
+
 def _text_of(content: bytes) -> str:
     if b"\x00" in content:
-        raise UnsupportedMediaType(
-            "file: binary content; send a CSV (UTF-8 text) or an XLSX workbook"
-        )
+        raise _unsupported("binary content; send a CSV (UTF-8 text) or an XLSX workbook")
     try:
         return content.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise UnsupportedMediaType(
-            f"file: not UTF-8 text (byte 0x{content[error.start]:02x} at offset {error.start}); "
+        raise _unsupported(
+            f"not UTF-8 text (byte 0x{content[error.start]:02x} at offset {error.start}); "
             "save the spreadsheet as CSV UTF-8"
         ) from None
 
@@ -163,7 +165,7 @@ def _read_xlsx(content: bytes) -> list[list[str]]:
     try:
         book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
-        raise UnsupportedMediaType(f"file: not a readable XLSX workbook ({error})") from None
+        raise _unsupported(f"not a readable XLSX workbook ({error})") from None
     try:
         if not book.worksheets:
             raise invalid("file", "the workbook has no sheet")
@@ -212,10 +214,10 @@ def layout(import_type: str, sheet: Sheet) -> Layout:
             ignored.append(sheet.header[index].strip())
     missing = [name for name in REQUIRED[import_type] if name not in positions]
     if missing:
-        raise ValidationFailed(
-            f"file: the header lacks required column(s) {', '.join(missing)} for a "
-            f"{import_type} import (it has: {', '.join(sheet.columns) or 'nothing'})",
-            details=[],
+        raise invalid(
+            "file",
+            f"the header lacks required column(s) {', '.join(missing)} for a {import_type} "
+            f"import (it has: {', '.join(sheet.columns) or 'nothing'})",
         )
     return Layout(positions=positions, ignored=ignored)
 

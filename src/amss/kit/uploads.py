@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from fastapi import Request
 from starlette.datastructures import UploadFile
 
-from amss.kit.errors import PayloadTooLarge, Unavailable, ValidationFailed, invalid
+from amss.kit.errors import (
+    PayloadTooLarge,
+    Unavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+    invalid,
+)
 
 # A body that has not fully arrived by then is cut: a client dripping bytes cannot hold a
 # slot (and a temporary file) forever.
@@ -44,8 +50,6 @@ async def receive_upload(request: Request, *, max_bytes: int, file_field: str = 
     for an authenticated caller."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "multipart/form-data":
-        from amss.kit.errors import UnsupportedMediaType
-
         raise UnsupportedMediaType(
             f"content type {media_type or '(none)'!r} is not supported; send multipart/form-data"
         )
