@@ -29,7 +29,7 @@ format: $(STAMP)
 
 # `make bench` runs every benchmark, `make bench QUICK=1` a smaller version of each,
 # `make bench webhooks` (or api, generation) only those named.
-BENCHMARKS := api generation webhooks
+BENCHMARKS := api generation imports webhooks
 bench: $(STAMP)
 	QUICK=$(QUICK) $(BIN)/python -m bench $(filter $(BENCHMARKS),$(MAKECMDGOALS))
 

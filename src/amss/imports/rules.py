@@ -180,7 +180,7 @@ def read_sheet(content: bytes, file_format: Format) -> Sheet:
     if not content:
         raise invalid("file", "the file is empty")
     table = _read_xlsx(content) if file_format == "xlsx" else _read_csv(content)
-    rows = [row for row in table if any(cell.strip() for cell in row)]
+    rows = [row for row in table if any(row) and any(cell.strip() for cell in row)]
     if not rows:
         raise invalid("file", "the file is empty")
     header, data = rows[0], rows[1:]
@@ -227,15 +227,18 @@ def records(sheet: Sheet, shape: Layout) -> Iterator[tuple[int, dict[str, str], 
     header) and the known columns, trimmed, empty cells left out. Row 1 is the first row
     under the header."""
     header = [name.strip() or f"column {index + 1}" for index, name in enumerate(sheet.header)]
+    width = len(header)
+    positions = list(shape.positions.items())
     for number, row in enumerate(sheet.rows, start=1):
-        raw = {header[i]: row[i] for i in range(min(len(row), len(header)))}
-        if len(row) > len(header):
-            raw.update({f"column {i + 1}": row[i] for i in range(len(header), len(row))})
-        values = {
-            name: row[index].strip()
-            for name, index in shape.positions.items()
-            if index < len(row) and row[index].strip()
-        }
+        raw = dict(zip(header, row, strict=False))
+        if len(row) > width:
+            raw.update({f"column {i + 1}": row[i] for i in range(width, len(row))})
+        values = {}
+        for name, index in positions:
+            if index < len(row):
+                cell = row[index].strip()
+                if cell:
+                    values[name] = cell
         yield number, raw, values
 
 

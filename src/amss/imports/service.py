@@ -664,12 +664,10 @@ async def _apply_aircraft(
     updated = [o["entity_id"] for o in outcomes if o["outcome"] == "updated"]
     await _audit_batch(uow, caller, row, numbers, created, updated)
     if created or updated:
+        # No observed rates to refresh: a new aircraft's only entry is its initial meters,
+        # which never count as flying (SPEC §6.1), and an update moves no meter.
         await engine.after_change(
-            uow,
-            caller,
-            reason=f"import {row['id']}",
-            aircraft_ids=[*created, *updated],
-            utilization=bool(created),
+            uow, caller, reason=f"import {row['id']}", aircraft_ids=[*created, *updated]
         )
 
 
