@@ -131,12 +131,22 @@ def _text_of(content: bytes) -> str:
         ) from None
 
 
-def _read_csv(content: bytes) -> list[list[str]]:
-    text = _text_of(content)
+def _filled(row: Sequence[str]) -> bool:
+    return any(row) and any(cell.strip() for cell in row)
+
+
+def _read_csv(content: bytes, limit: int | None) -> list[list[str]]:
+    text = _text_of(content)  # the whole file: a non-UTF-8 byte anywhere is refused now
+    rows: list[list[str]] = []
     try:
-        return [row for row in csv.reader(io.StringIO(text, newline=""), strict=True)]
+        for row in csv.reader(io.StringIO(text, newline=""), strict=True):
+            if _filled(row):
+                rows.append(row)
+                if limit is not None and len(rows) >= limit:
+                    break
     except csv.Error as error:
         raise invalid("file", f"not a readable CSV file ({error})") from None
+    return rows
 
 
 def cell_text(value: Any) -> str:
@@ -159,7 +169,7 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
-def _read_xlsx(content: bytes) -> list[list[str]]:
+def _read_xlsx(content: bytes, limit: int | None) -> list[list[str]]:
     from openpyxl import load_workbook  # only XLSX uploads pay for importing it
 
     try:
@@ -169,18 +179,24 @@ def _read_xlsx(content: bytes) -> list[list[str]]:
     try:
         if not book.worksheets:
             raise invalid("file", "the workbook has no sheet")
-        sheet = book.worksheets[0]
-        return [[cell_text(value) for value in row] for row in sheet.iter_rows(values_only=True)]
+        rows: list[list[str]] = []
+        for values in book.worksheets[0].iter_rows(values_only=True):
+            row = [cell_text(value) for value in values]
+            if _filled(row):
+                rows.append(row)
+                if limit is not None and len(rows) >= limit:
+                    break
+        return rows
     finally:
         book.close()
 
 
-def read_sheet(content: bytes, file_format: Format) -> Sheet:
-    """The table in the file; 4xx for what cannot be read as one, or holds no data row."""
+def read_sheet(content: bytes, file_format: Format, *, limit: int | None = None) -> Sheet:
+    """The table in the file (blank rows left out; the header and ``limit - 1`` data rows
+    at most); 4xx for what cannot be read as one, or holds no data row."""
     if not content:
         raise invalid("file", "the file is empty")
-    table = _read_xlsx(content) if file_format == "xlsx" else _read_csv(content)
-    rows = [row for row in table if any(row) and any(cell.strip() for cell in row)]
+    rows = _read_xlsx(content, limit) if file_format == "xlsx" else _read_csv(content, limit)
     if not rows:
         raise invalid("file", "the file is empty")
     header, data = rows[0], rows[1:]

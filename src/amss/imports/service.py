@@ -43,7 +43,7 @@ from amss.parts.service import check_low_stock
 
 # Rows applied per transaction: small enough that a crash loses little work, large enough
 # that set-based statements stay cheap per row.
-BATCH_SIZE = 5000
+BATCH_SIZE = 10_000
 IMPORT_QUEUE = "imports"
 RUN_IMPORT_TASK = "amss.run_import"
 # What the worker can still do something about.
@@ -95,8 +95,8 @@ async def create_import(
     authorize(caller, "imports.write")
     kind = rules.check_type(import_type)
     file_format = rules.format_of(filename, content)
-    sheet = rules.read_sheet(content, file_format)
-    shape = rules.layout(kind, sheet)
+    # The header and a first data row are checked now; the rows, by the worker.
+    shape = rules.layout(kind, rules.read_sheet(content, file_format, limit=2))
     repo = ImportRepository(uow.session, caller.org_id)
     row = await repo.insert(
         type=kind,
@@ -120,7 +120,6 @@ async def create_import(
                 "filename": row["filename"],
                 "size_bytes": len(content),
                 "dry_run": dry_run,
-                "rows": len(sheet.rows),
             }
         },
     )
@@ -215,9 +214,12 @@ async def apply_next(
     batch = await repo.next_batch(import_id, batch_size)
     if not batch:
         return await _finish(uow, caller, row)
-    await _APPLIERS[row["type"]](uow, caller, repo, row, batch)
-    counts = await repo.counts(import_id)
-    await repo.set_fields(import_id, applied=counts["applied"], unchanged=counts["unchanged"])
+    outcomes = await _APPLIERS[row["type"]](uow, caller, repo, row, batch)
+    await repo.set_fields(
+        import_id,
+        applied=row["applied"] + len(outcomes),
+        unchanged=row["unchanged"] + sum(1 for *_, outcome in outcomes if outcome == "unchanged"),
+    )
     await uow.commit()
     return "applying"
 
@@ -651,15 +653,17 @@ _CHECKERS = {
 # created and changed (compliance records keep their own audit rows, from their one writer).
 
 
+Outcomes = list[tuple[int, UUID | None, str]]
+
+
 async def _apply_aircraft(
     uow: UnitOfWork, caller: Caller, repo: ImportRepository, row: RowMapping, batch: Any
-) -> None:
+) -> Outcomes:
     today = local_today(await time_zone_of(uow.session, caller.org_id))
     numbers = [item["row_number"] for item in batch]
     outcomes = await repo.apply_aircraft(row["id"], numbers, today, caller.user_id)
-    await repo.mark_applied(
-        row["id"], [(o["row_number"], o["entity_id"], o["outcome"]) for o in outcomes]
-    )
+    marked = [(o["row_number"], o["entity_id"], o["outcome"]) for o in outcomes]
+    await repo.mark_applied(row["id"], marked)
     created = [o["entity_id"] for o in outcomes if o["outcome"] == "created"]
     updated = [o["entity_id"] for o in outcomes if o["outcome"] == "updated"]
     await _audit_batch(uow, caller, row, numbers, created, updated)
@@ -669,16 +673,16 @@ async def _apply_aircraft(
         await engine.after_change(
             uow, caller, reason=f"import {row['id']}", aircraft_ids=[*created, *updated]
         )
+    return marked
 
 
 async def _apply_utilization(
     uow: UnitOfWork, caller: Caller, repo: ImportRepository, row: RowMapping, batch: Any
-) -> None:
+) -> Outcomes:
     numbers = [item["row_number"] for item in batch]
     outcomes = await repo.apply_utilization(row["id"], numbers, caller.user_id)
-    await repo.mark_applied(
-        row["id"], [(o["row_number"], o["entity_id"], o["outcome"]) for o in outcomes]
-    )
+    marked = [(o["row_number"], o["entity_id"], o["outcome"]) for o in outcomes]
+    await repo.mark_applied(row["id"], marked)
     created = [o["entity_id"] for o in outcomes if o["outcome"] == "created"]
     await _audit_batch(uow, caller, row, numbers, created, [])
     flown = sorted({o["aircraft_id"] for o in outcomes if o["outcome"] == "created"}, key=str)
@@ -686,11 +690,12 @@ async def _apply_utilization(
         await engine.after_change(
             uow, caller, reason=f"import {row['id']}", aircraft_ids=flown, utilization=True
         )
+    return marked
 
 
 async def _apply_compliance(
     uow: UnitOfWork, caller: Caller, repo: ImportRepository, row: RowMapping, batch: Any
-) -> None:
+) -> Outcomes:
     items = [(item["row_number"], item["data"]) for item in batch]
     held = await repo.recorded_points(
         (data["program_id"], data["aircraft_id"], data["performed_at"]) for _, data in items
@@ -737,6 +742,7 @@ async def _apply_compliance(
             aircraft_ids=sorted({UUID(data["aircraft_id"]) for _, data in new}, key=str),
             program_ids=sorted({UUID(data["program_id"]) for _, data in new}, key=str),
         )
+    return outcomes
 
 
 def _decimal(value: str | None) -> Decimal | None:
@@ -773,12 +779,11 @@ async def _audit_batch(
 
 async def _apply_programs(
     uow: UnitOfWork, caller: Caller, repo: ImportRepository, row: RowMapping, batch: Any
-) -> None:
+) -> Outcomes:
     numbers = [item["row_number"] for item in batch]
     outcomes = await repo.apply_programs(row["id"], numbers)
-    await repo.mark_applied(
-        row["id"], [(o["row_number"], o["entity_id"], o["outcome"]) for o in outcomes]
-    )
+    marked = [(o["row_number"], o["entity_id"], o["outcome"]) for o in outcomes]
+    await repo.mark_applied(row["id"], marked)
     created = [o["entity_id"] for o in outcomes if o["outcome"] == "created"]
     updated = [o["entity_id"] for o in outcomes if o["outcome"] == "updated"]
     await _audit_batch(uow, caller, row, numbers, created, updated)
@@ -787,16 +792,16 @@ async def _apply_programs(
         await engine.after_change(
             uow, caller, reason=f"import {row['id']}", program_ids=[*created, *updated]
         )
+    return marked
 
 
 async def _apply_parts(
     uow: UnitOfWork, caller: Caller, repo: ImportRepository, row: RowMapping, batch: Any
-) -> None:
+) -> Outcomes:
     numbers = [item["row_number"] for item in batch]
     outcomes = await repo.apply_parts(row["id"], numbers)
-    await repo.mark_applied(
-        row["id"], [(o["row_number"], o["entity_id"], o["outcome"]) for o in outcomes]
-    )
+    marked = [(o["row_number"], o["entity_id"], o["outcome"]) for o in outcomes]
+    await repo.mark_applied(row["id"], marked)
     definitions = {o["definition_id"]: o["definition_outcome"] for o in outcomes}
     created = [o["entity_id"] for o in outcomes if o["outcome"] == "created"]
     updated = [o["entity_id"] for o in outcomes if o["outcome"] == "updated"]
@@ -804,6 +809,7 @@ async def _apply_parts(
     updated += [key for key, outcome in definitions.items() if outcome == "updated"]
     await _audit_batch(uow, caller, row, numbers, created, updated)
     await check_low_stock(uow, caller, definitions)
+    return marked
 
 
 _APPLIERS = {
