@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
+
 from amss.db.engine import Database
 from tests.imports.support import process, upload
 from tests.support.api import Actor, ok
