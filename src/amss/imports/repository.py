@@ -103,10 +103,14 @@ class ImportRepository(ScopedRepository):
             "unchanged": unchanged,
         }
 
-    async def next_batch(self, import_id: UUID, size: int) -> list[RowMapping]:
-        """The first ``size`` rows still to apply, in file order."""
+    async def next_batch(
+        self, import_id: UUID, size: int, *, with_data: bool = False
+    ) -> list[RowMapping]:
+        """The first ``size`` rows still to apply, in file order (every ``valid`` row from
+        the first to the last of them: a batch is a range of row numbers)."""
+        columns = [import_rows.c.row_number] + ([import_rows.c.data] if with_data else [])
         statement = (
-            select(import_rows.c.row_number, import_rows.c.data)
+            select(*columns)
             .where(
                 import_rows.c.import_id == import_id,
                 import_rows.c.org_id == self.org_id,
@@ -272,7 +276,7 @@ class ImportRepository(ScopedRepository):
                         capacity_slots integer, flight_hours_total numeric,
                         cycles_total integer, avg_daily_hours numeric, avg_daily_cycles numeric)
                     WHERE r.import_id = :import_id AND r.org_id = :org_id
-                      AND r.status = 'valid' AND r.row_number = ANY(CAST(:rows AS integer[]))
+                      AND r.status = 'valid' AND r.row_number BETWEEN :first AND :last
                 ),
                 existing AS (
                     SELECT s.row_number, a.id
@@ -321,7 +325,8 @@ class ImportRepository(ScopedRepository):
                     SELECT :org_id, c.id, :today, c.flight_hours_total, c.cycles_total,
                            'initial', CAST(:user_id AS uuid)
                     FROM created c
-                )
+                ),
+                outcome AS (
                 SELECT s.row_number, coalesce(e.id, c.id) AS entity_id,
                        CASE WHEN c.id IS NOT NULL THEN 'created'
                             WHEN ch.id IS NOT NULL THEN 'updated'
@@ -330,13 +335,23 @@ class ImportRepository(ScopedRepository):
                 LEFT JOIN existing e ON e.row_number = s.row_number
                 LEFT JOIN created c ON c.key = upper(s.tail_number)
                 LEFT JOIN changed ch ON ch.id = e.id
-                ORDER BY s.row_number
+                ),
+                marked AS (
+                    -- The rows are marked in the same statement: applied and checkpointed
+                    -- together.
+                    UPDATE import_rows r
+                    SET status = 'applied', entity_id = o.entity_id, outcome = o.outcome
+                    FROM outcome o
+                    WHERE r.import_id = :import_id AND r.row_number = o.row_number
+                )
+                SELECT o.* FROM outcome o ORDER BY o.row_number
                 """
             ),
             {
                 "import_id": import_id,
                 "org_id": self.org_id,
-                "rows": list(rows),
+                "first": rows[0],
+                "last": rows[-1],
                 "today": today,
                 "user_id": user_id,
             },
@@ -359,7 +374,7 @@ class ImportRepository(ScopedRepository):
                         aircraft_id uuid, flight_date date, flight_hours numeric,
                         cycles integer, external_id text)
                     WHERE r.import_id = :import_id AND r.org_id = :org_id
-                      AND r.status = 'valid' AND r.row_number = ANY(CAST(:rows AS integer[]))
+                      AND r.status = 'valid' AND r.row_number BETWEEN :first AND :last
                 ),
                 added AS (
                     INSERT INTO utilization_entries (org_id, aircraft_id, flight_date,
@@ -380,7 +395,8 @@ class ImportRepository(ScopedRepository):
                           FROM added GROUP BY aircraft_id) m
                     WHERE a.org_id = :org_id AND a.id = m.aircraft_id
                     RETURNING a.id
-                )
+                ),
+                outcome AS (
                 SELECT s.row_number, coalesce(n.id, u.id) AS entity_id, s.aircraft_id,
                        CASE WHEN n.id IS NOT NULL THEN 'created' ELSE 'unchanged' END AS outcome,
                        (SELECT count(*) FROM meters) AS aircraft_changed
@@ -390,10 +406,25 @@ class ImportRepository(ScopedRepository):
                 LEFT JOIN utilization_entries u
                   ON n.id IS NULL AND u.org_id = :org_id AND u.aircraft_id = s.aircraft_id
                  AND u.external_id = s.external_id
-                ORDER BY s.row_number
+                ),
+                marked AS (
+                    -- The rows are marked in the same statement: applied and checkpointed
+                    -- together.
+                    UPDATE import_rows r
+                    SET status = 'applied', entity_id = o.entity_id, outcome = o.outcome
+                    FROM outcome o
+                    WHERE r.import_id = :import_id AND r.row_number = o.row_number
+                )
+                SELECT o.* FROM outcome o ORDER BY o.row_number
                 """
             ),
-            {"import_id": import_id, "org_id": self.org_id, "rows": list(rows), "user_id": user_id},
+            {
+                "import_id": import_id,
+                "org_id": self.org_id,
+                "first": rows[0],
+                "last": rows[-1],
+                "user_id": user_id,
+            },
         )
         return list(result.mappings().all())
 
@@ -435,7 +466,7 @@ class ImportRepository(ScopedRepository):
                         ata_chapter text, estimated_duration_hours numeric,
                         next_due_basis text, mandatory boolean)
                     WHERE r.import_id = :import_id AND r.org_id = :org_id
-                      AND r.status = 'valid' AND r.row_number = ANY(CAST(:rows AS integer[]))
+                      AND r.status = 'valid' AND r.row_number BETWEEN :first AND :last
                 ),
                 existing AS (
                     SELECT s.row_number, p.id
@@ -509,7 +540,8 @@ class ImportRepository(ScopedRepository):
                     WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.row_number = s.row_number)
                     ORDER BY s.row_number
                     RETURNING id, name, aircraft_id, aircraft_model
-                )
+                ),
+                outcome AS (
                 SELECT s.row_number, coalesce(e.id, c.id) AS entity_id,
                        CASE WHEN c.id IS NOT NULL THEN 'created'
                             WHEN ch.id IS NOT NULL THEN 'updated'
@@ -520,10 +552,19 @@ class ImportRepository(ScopedRepository):
                      AND c.aircraft_id IS NOT DISTINCT FROM s.aircraft_id
                      AND c.aircraft_model IS NOT DISTINCT FROM s.aircraft_model
                 LEFT JOIN changed ch ON ch.id = e.id
-                ORDER BY s.row_number
+                ),
+                marked AS (
+                    -- The rows are marked in the same statement: applied and checkpointed
+                    -- together.
+                    UPDATE import_rows r
+                    SET status = 'applied', entity_id = o.entity_id, outcome = o.outcome
+                    FROM outcome o
+                    WHERE r.import_id = :import_id AND r.row_number = o.row_number
+                )
+                SELECT o.* FROM outcome o ORDER BY o.row_number
                 """
             ),
-            {"import_id": import_id, "org_id": self.org_id, "rows": list(rows)},
+            {"import_id": import_id, "org_id": self.org_id, "first": rows[0], "last": rows[-1]},
         )
         return list(result.mappings().all())
 
@@ -548,7 +589,7 @@ class ImportRepository(ScopedRepository):
         """Part definitions by name (created on first use, their details updated where the
         file gives them), then items upserted by serial number. Returns ``(row_number,
         entity_id, outcome, definition_id, definition_outcome)`` per row."""
-        params = {"import_id": import_id, "org_id": self.org_id, "rows": list(rows)}
+        params = {"import_id": import_id, "org_id": self.org_id, "first": rows[0], "last": rows[-1]}
         definitions = await self.session.execute(
             text(
                 """
@@ -559,7 +600,7 @@ class ImportRepository(ScopedRepository):
                         part_name text, part_number text, category text, min_stock integer,
                         serial_number text, status text, expiry_date date, location text)
                     WHERE r.import_id = :import_id AND r.org_id = :org_id
-                      AND r.status = 'valid' AND r.row_number = ANY(CAST(:rows AS integer[]))
+                      AND r.status = 'valid' AND r.row_number BETWEEN :first AND :last
                 ),
                 parts AS (
                     SELECT lower(s.part_name) AS key, min(s.part_name) AS name,
@@ -615,7 +656,7 @@ class ImportRepository(ScopedRepository):
                         part_name text, part_number text, category text, min_stock integer,
                         serial_number text, status text, expiry_date date, location text)
                     WHERE r.import_id = :import_id AND r.org_id = :org_id
-                      AND r.status = 'valid' AND r.row_number = ANY(CAST(:rows AS integer[]))
+                      AND r.status = 'valid' AND r.row_number BETWEEN :first AND :last
                 ),
                 defs AS (
                     SELECT key, id FROM jsonb_to_recordset(CAST(:defs AS jsonb))
@@ -648,7 +689,8 @@ class ImportRepository(ScopedRepository):
                     ORDER BY s.row_number
                     ON CONFLICT (org_id, serial_number) WHERE deleted_at IS NULL DO NOTHING
                     RETURNING id, serial_number
-                )
+                ),
+                outcome AS (
                 SELECT s.row_number, coalesce(e.id, c.id) AS entity_id,
                        lower(s.part_name) AS part_key,
                        CASE WHEN c.id IS NOT NULL THEN 'created'
@@ -658,7 +700,16 @@ class ImportRepository(ScopedRepository):
                 LEFT JOIN existing e ON e.row_number = s.row_number
                 LEFT JOIN created c ON c.serial_number = s.serial_number
                 LEFT JOIN changed ch ON ch.id = e.id
-                ORDER BY s.row_number
+                ),
+                marked AS (
+                    -- The rows are marked in the same statement: applied and checkpointed
+                    -- together.
+                    UPDATE import_rows r
+                    SET status = 'applied', entity_id = o.entity_id, outcome = o.outcome
+                    FROM outcome o
+                    WHERE r.import_id = :import_id AND r.row_number = o.row_number
+                )
+                SELECT o.* FROM outcome o ORDER BY o.row_number
                 """
             ),
             {

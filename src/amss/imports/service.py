@@ -211,7 +211,7 @@ async def apply_next(
     row = await repo.get(import_id, for_update=True)
     if row is None or row["status"] != "applying":
         return "missing" if row is None else str(row["status"])
-    batch = await repo.next_batch(import_id, batch_size)
+    batch = await repo.next_batch(import_id, batch_size, with_data=row["type"] == "compliance")
     if not batch:
         return await _finish(uow, caller, row)
     outcomes = await _APPLIERS[row["type"]](uow, caller, repo, row, batch)
@@ -663,7 +663,6 @@ async def _apply_aircraft(
     numbers = [item["row_number"] for item in batch]
     outcomes = await repo.apply_aircraft(row["id"], numbers, today, caller.user_id)
     marked = [(o["row_number"], o["entity_id"], o["outcome"]) for o in outcomes]
-    await repo.mark_applied(row["id"], marked)
     created = [o["entity_id"] for o in outcomes if o["outcome"] == "created"]
     updated = [o["entity_id"] for o in outcomes if o["outcome"] == "updated"]
     await _audit_batch(uow, caller, row, numbers, created, updated)
@@ -682,7 +681,6 @@ async def _apply_utilization(
     numbers = [item["row_number"] for item in batch]
     outcomes = await repo.apply_utilization(row["id"], numbers, caller.user_id)
     marked = [(o["row_number"], o["entity_id"], o["outcome"]) for o in outcomes]
-    await repo.mark_applied(row["id"], marked)
     created = [o["entity_id"] for o in outcomes if o["outcome"] == "created"]
     await _audit_batch(uow, caller, row, numbers, created, [])
     flown = sorted({o["aircraft_id"] for o in outcomes if o["outcome"] == "created"}, key=str)
@@ -783,7 +781,6 @@ async def _apply_programs(
     numbers = [item["row_number"] for item in batch]
     outcomes = await repo.apply_programs(row["id"], numbers)
     marked = [(o["row_number"], o["entity_id"], o["outcome"]) for o in outcomes]
-    await repo.mark_applied(row["id"], marked)
     created = [o["entity_id"] for o in outcomes if o["outcome"] == "created"]
     updated = [o["entity_id"] for o in outcomes if o["outcome"] == "updated"]
     await _audit_batch(uow, caller, row, numbers, created, updated)
@@ -801,7 +798,6 @@ async def _apply_parts(
     numbers = [item["row_number"] for item in batch]
     outcomes = await repo.apply_parts(row["id"], numbers)
     marked = [(o["row_number"], o["entity_id"], o["outcome"]) for o in outcomes]
-    await repo.mark_applied(row["id"], marked)
     definitions = {o["definition_id"]: o["definition_outcome"] for o in outcomes}
     created = [o["entity_id"] for o in outcomes if o["outcome"] == "created"]
     updated = [o["entity_id"] for o in outcomes if o["outcome"] == "updated"]
