@@ -25,7 +25,7 @@ from tests.imports.support import csv_of, post_file, process, rows_of, upload
 from tests.support.api import assert_error, url
 from tests.support.dates import today
 from tests.support.polling import eventually
-from tests.support.tenant import Tenant
+from tests.support.tenant import Tenant, make_tenant
 
 AIRCRAFT = csv_of(["tail_number", "model"], [["N1", "C172"]])
 
@@ -244,3 +244,28 @@ async def test_an_xlsx_workbook_imports_its_first_sheet(tenant: Tenant, db: Data
     assert flown["summary"]["applied"] == 2, await rows_of(planner, flown["id"])
     craft = (await planner.get(f"/aircraft/{row['entity_id']}")).json()
     assert (craft["flight_hours_total"], craft["cycles_total"]) == (1238.0, 803)
+
+
+async def test_an_admin_imports_into_another_organization(
+    tenant: Tenant, db: Database, client: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
+    other = await make_tenant(connection, tenant.signer, client, roles=["scheduler"])
+    admin = tenant.as_("admin")
+    response = await post_file(admin, "aircraft", AIRCRAFT, params={"org_id": str(other.id)})
+    assert response.status_code == 202, response.text
+    pending = response.json()
+    assert pending["org_id"] == str(other.id)
+    assert pending["created_by"] == str(tenant.users["admin"].id)
+    actor = await connection.scalar(
+        text("SELECT user_id FROM audit_logs WHERE org_id = :org AND request_id = :request"),
+        {"org": other.id, "request": response.headers["x-request-id"]},
+    )
+    assert actor == tenant.users["admin"].id
+    done = await process(db, other.as_("scheduler"), pending)
+    assert done["summary"]["applied"] == 1
+    assert await stored(connection, tenant) == 0
+    # Anyone else's org_id is ignored: they import into their own organization.
+    mine = await post_file(
+        tenant.as_("scheduler"), "aircraft", AIRCRAFT, params={"org_id": str(other.id)}
+    )
+    assert mine.json()["org_id"] == str(tenant.id)

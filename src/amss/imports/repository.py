@@ -340,7 +340,7 @@ class ImportRepository(ScopedRepository):
                     -- The rows are marked in the same statement: applied and checkpointed
                     -- together.
                     UPDATE import_rows r
-                    SET status = 'applied', entity_id = o.entity_id, outcome = o.outcome
+                    SET (status, entity_id, outcome) = ('applied', o.entity_id, o.outcome)
                     FROM outcome o
                     WHERE r.import_id = :import_id AND r.row_number = o.row_number
                 )
@@ -411,7 +411,7 @@ class ImportRepository(ScopedRepository):
                     -- The rows are marked in the same statement: applied and checkpointed
                     -- together.
                     UPDATE import_rows r
-                    SET status = 'applied', entity_id = o.entity_id, outcome = o.outcome
+                    SET (status, entity_id, outcome) = ('applied', o.entity_id, o.outcome)
                     FROM outcome o
                     WHERE r.import_id = :import_id AND r.row_number = o.row_number
                 )
@@ -557,7 +557,7 @@ class ImportRepository(ScopedRepository):
                     -- The rows are marked in the same statement: applied and checkpointed
                     -- together.
                     UPDATE import_rows r
-                    SET status = 'applied', entity_id = o.entity_id, outcome = o.outcome
+                    SET (status, entity_id, outcome) = ('applied', o.entity_id, o.outcome)
                     FROM outcome o
                     WHERE r.import_id = :import_id AND r.row_number = o.row_number
                 )
@@ -705,7 +705,7 @@ class ImportRepository(ScopedRepository):
                     -- The rows are marked in the same statement: applied and checkpointed
                     -- together.
                     UPDATE import_rows r
-                    SET status = 'applied', entity_id = o.entity_id, outcome = o.outcome
+                    SET (status, entity_id, outcome) = ('applied', o.entity_id, o.outcome)
                     FROM outcome o
                     WHERE r.import_id = :import_id AND r.row_number = o.row_number
                 )

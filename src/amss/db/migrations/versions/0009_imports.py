@@ -43,8 +43,9 @@ def upgrade() -> None:
             created_at timestamptz NOT NULL DEFAULT now(),
             updated_at timestamptz NOT NULL DEFAULT now(),
             completed_at timestamptz,
-            UNIQUE (org_id, id),
-            FOREIGN KEY (org_id, created_by) REFERENCES users (org_id, id)
+            -- No foreign key on created_by: an admin importing into another organization
+            -- is a user of their own.
+            UNIQUE (org_id, id)
         );
         CREATE INDEX imports_org_created_idx ON imports (org_id, created_at DESC, id DESC);
 
