@@ -106,6 +106,15 @@ async def test_a_file_over_the_limit_is_413_and_nothing_is_stored(
             headers=planner.headers,
         )
         assert_error(response, 413)
+        # With an Idempotency-Key the body is read (after authentication) to fingerprint
+        # the request: past the limit it is the same 413.
+        keyed = await http.post(
+            url("/imports/csv"),
+            data={"type": "aircraft"},
+            files={"file": ("fleet.csv", big, "text/csv")},
+            headers={**planner.headers, "Idempotency-Key": "big-upload"},
+        )
+        assert_error(keyed, 413)
         fits = await http.post(
             url("/imports/csv"),
             data={"type": "aircraft"},
@@ -269,3 +278,28 @@ async def test_an_admin_imports_into_another_organization(
         tenant.as_("scheduler"), "aircraft", AIRCRAFT, params={"org_id": str(other.id)}
     )
     assert mine.json()["org_id"] == str(tenant.id)
+
+
+async def test_a_repeated_upload_with_an_idempotency_key_stores_one_import(
+    tenant: Tenant, connection: AsyncConnection
+) -> None:
+    planner = tenant.as_("scheduler")
+    body = Body(AIRCRAFT)  # the same bytes twice, as a client retrying sends them
+    content = body.head + body.tail
+    headers = {
+        **planner.headers,
+        "Idempotency-Key": "fleet-2026-11",
+        "content-type": body.content_type,
+    }
+    first = await planner.client.post(url("/imports/csv"), content=content, headers=headers)
+    again = await planner.client.post(url("/imports/csv"), content=content, headers=headers)
+    assert first.status_code == again.status_code == 202, (first.text, again.text)
+    assert first.json()["id"] == again.json()["id"]
+    assert await stored(connection, tenant) == 1
+
+
+def test_the_upload_is_documented_with_its_errors(app: FastAPI) -> None:
+    operation = app.openapi()["paths"]["/api/v1/imports/csv"]["post"]
+    body = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert body["required"] == ["type", "file"]
+    assert {"400", "401", "403", "413", "415", "429", "503"} <= operation["responses"].keys()

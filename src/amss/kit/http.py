@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from amss.kit import metrics
 from amss.kit.context import accept_or_generate_request_id
 from amss.kit.errors import (
+    AppError,
     FieldProblem,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -108,6 +109,8 @@ class RequestContextMiddleware:
         except Exception as error:
             # A database fault outside a route (the idempotency store, say) is still a 503.
             mapped = database_error(error)
+            if mapped is None and isinstance(error, AppError):
+                mapped = error  # raised by a middleware (a streamed body past its limit)
             if mapped is not None and not status_holder["started"]:
                 status_holder["status"] = mapped.status
                 await send_json(
