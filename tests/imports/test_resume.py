@@ -91,6 +91,23 @@ async def test_a_failure_mid_batch_rolls_the_batch_back_and_the_rerun_completes(
     }
 
 
+async def test_a_value_the_database_refuses_fails_the_import_with_the_reason(
+    tenant: Tenant, db: Database, connection: AsyncConnection
+) -> None:
+    planner = tenant.as_("scheduler")
+    pending = await upload(planner, "aircraft", fleet(3, "NF"))
+    # A database rule the row checks do not know (added here, as a later migration might).
+    await connection.execute(
+        text("ALTER TABLE aircraft ADD CONSTRAINT test_no_nf2 CHECK (tail_number <> 'NF2')")
+    )
+
+    done = await process(db, planner, pending)
+
+    assert done["status"] == "failed"
+    assert done["failure"].startswith("not applied: ")
+    assert (await applied_state(connection, tenant.id, pending["id"]))["aircraft"] == 0
+
+
 async def test_killing_the_worker_while_applying_then_starting_another_completes_exactly(
     settings: Settings,
     database: Database,
