@@ -7,10 +7,12 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.db.engine import Database
+from amss.imports import service
 from tests.imports.support import csv_of, process, rows_of, upload
 from tests.support.api import ok
 from tests.support.tenant import Tenant
@@ -46,9 +48,16 @@ def fleet_file(size: int = 1000) -> tuple[bytes, dict[int, str]]:
     return csv_of(HEADER, rows), bad
 
 
+@pytest.mark.parametrize("chunk", [service.VALIDATION_CHUNK, 8])
 async def test_a_thousand_rows_with_37_bad_apply_963_and_name_each_column(
-    tenant: Tenant, db: Database, connection: AsyncConnection
+    tenant: Tenant,
+    db: Database,
+    connection: AsyncConnection,
+    monkeypatch: pytest.MonkeyPatch,
+    chunk: int,
 ) -> None:
+    """Also checked 8 rows at a time: row 9 repeats the tail of row 8, in the chunk before."""
+    monkeypatch.setattr(service, "VALIDATION_CHUNK", chunk)
     content, bad = fleet_file()
     planner = tenant.as_("scheduler")
     pending = await upload(planner, "aircraft", content, filename="fleet.csv")

@@ -3,10 +3,12 @@ serial number, the API's rules on expiry and status, low stock announced."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.db.engine import Database
+from amss.imports import service
 from tests.imports.support import csv_of, process, rows_of, upload
 from tests.support.api import ok
 from tests.support.dates import day
@@ -24,9 +26,16 @@ HEADER = [
 ]
 
 
+@pytest.mark.parametrize("chunk", [service.VALIDATION_CHUNK, 2])
 async def test_parts_create_definitions_on_first_use_and_items_by_serial(
-    tenant: Tenant, db: Database, connection: AsyncConnection
+    tenant: Tenant,
+    db: Database,
+    connection: AsyncConnection,
+    monkeypatch: pytest.MonkeyPatch,
+    chunk: int,
 ) -> None:
+    """Also checked two rows at a time: duplicates and a part's details span the chunks."""
+    monkeypatch.setattr(service, "VALIDATION_CHUNK", chunk)
     store = tenant.as_("scheduler")
     content = csv_of(
         HEADER,

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amss.db.engine import Database
+from amss.imports import service
 from tests.imports.support import csv_of, process, rows_of, upload
 from tests.support.api import Actor, ok
 from tests.support.dates import day
@@ -63,9 +65,15 @@ async def test_imported_programs_generate_their_tasks_once(tenant: Tenant, db: D
     assert len(await open_tasks(planner, one["id"])) == 3
 
 
+@pytest.mark.parametrize("chunk", [service.VALIDATION_CHUNK, 3])
 async def test_imported_last_done_records_set_the_due_limits(
-    tenant: Tenant, db: Database, connection: AsyncConnection
+    tenant: Tenant,
+    db: Database,
+    connection: AsyncConnection,
+    monkeypatch: pytest.MonkeyPatch,
+    chunk: int,
 ) -> None:
+    monkeypatch.setattr(service, "VALIDATION_CHUNK", chunk)
     planner = tenant.as_("scheduler")
     craft = await add_aircraft(planner, tail_number="N300", model="C172S", flight_hours_total=500)
     await add_program(planner, name="100-hour", aircraft_model="C172S", interval_hours=100)
@@ -108,7 +116,12 @@ async def test_imported_last_done_records_set_the_due_limits(
     assert count == 1
 
 
-async def test_a_reimported_flight_log_adds_no_hours(tenant: Tenant, db: Database) -> None:
+@pytest.mark.parametrize("chunk", [service.VALIDATION_CHUNK, 2])
+async def test_a_reimported_flight_log_adds_no_hours(
+    tenant: Tenant, db: Database, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """Also checked two rows at a time: a day's hours and duplicates span the chunks."""
+    monkeypatch.setattr(service, "VALIDATION_CHUNK", chunk)
     planner = tenant.as_("scheduler")
     craft = await add_aircraft(planner, tail_number="N400", flight_hours_total=100, cycles_total=50)
     await add_aircraft(planner, tail_number="N401")

@@ -77,8 +77,11 @@ class ImportRepository(ScopedRepository):
                         errors,
                     )
                 )
-        # Fresh statistics: the batches join these rows with the tables they apply to, and
-        # a planner that believes the staging table empty picks nested loops (quadratic).
+
+    async def analyze(self) -> None:
+        """Fresh statistics once the rows are staged: the batches join them with the tables
+        they apply to, and a planner that believes the staging table empty picks nested
+        loops (quadratic)."""
         await self.session.execute(text("ANALYZE import_rows"))
 
     async def counts(self, import_id: UUID) -> dict[str, int]:

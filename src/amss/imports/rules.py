@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from amss.kit.errors import FieldProblem, UnsupportedMediaType, invalid
 
@@ -88,6 +89,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 XLSX_MAGIC = b"PK\x03\x04"
+T = TypeVar("T")
 
 
 def check_type(value: str) -> ImportType:
@@ -104,10 +106,11 @@ def format_of(filename: str | None, content: bytes) -> Format:
 
 @dataclass(frozen=True)
 class Sheet:
-    """A file read as a table: the header as written, and the data rows as strings."""
+    """A file read as a table: the header as written, and the data rows as strings (an
+    iterator: read once)."""
 
     header: list[str]
-    rows: list[list[str]]
+    rows: Iterator[list[str]]
 
     @property
     def columns(self) -> list[str]:
@@ -135,18 +138,14 @@ def _filled(row: Sequence[str]) -> bool:
     return any(row) and any(cell.strip() for cell in row)
 
 
-def _read_csv(content: bytes, limit: int | None) -> list[list[str]]:
+def _csv_rows(content: bytes) -> Iterator[list[str]]:
     text = _text_of(content)  # the whole file: a non-UTF-8 byte anywhere is refused now
-    rows: list[list[str]] = []
     try:
         for row in csv.reader(io.StringIO(text, newline=""), strict=True):
             if _filled(row):
-                rows.append(row)
-                if limit is not None and len(rows) >= limit:
-                    break
+                yield row
     except csv.Error as error:
         raise invalid("file", f"not a readable CSV file ({error})") from None
-    return rows
 
 
 def cell_text(value: Any) -> str:
@@ -169,7 +168,7 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
-def _read_xlsx(content: bytes, limit: int | None) -> list[list[str]]:
+def _xlsx_rows(content: bytes) -> Iterator[list[str]]:
     from openpyxl import load_workbook  # only XLSX uploads pay for importing it
 
     try:
@@ -179,32 +178,30 @@ def _read_xlsx(content: bytes, limit: int | None) -> list[list[str]]:
     try:
         if not book.worksheets:
             raise invalid("file", "the workbook has no sheet")
-        rows: list[list[str]] = []
         for values in book.worksheets[0].iter_rows(values_only=True):
             row = [cell_text(value) for value in values]
             if _filled(row):
-                rows.append(row)
-                if limit is not None and len(rows) >= limit:
-                    break
-        return rows
+                yield row
     finally:
         book.close()
 
 
-def read_sheet(content: bytes, file_format: Format, *, limit: int | None = None) -> Sheet:
-    """The table in the file (blank rows left out; the header and ``limit - 1`` data rows
-    at most); 4xx for what cannot be read as one, or holds no data row."""
+def read_sheet(content: bytes, file_format: Format) -> Sheet:
+    """The table in the file, its data rows read as they are iterated (blank rows left
+    out), so a large file is never held as rows all at once; 4xx for what cannot be read
+    as a table, or holds no data row."""
     if not content:
         raise invalid("file", "the file is empty")
-    rows = _read_xlsx(content, limit) if file_format == "xlsx" else _read_csv(content, limit)
-    if not rows:
+    rows = _xlsx_rows(content) if file_format == "xlsx" else _csv_rows(content)
+    header = next(rows, None)
+    if header is None:
         raise invalid("file", "the file is empty")
-    header, data = rows[0], rows[1:]
     while header and not header[-1].strip():
         header = header[:-1]
-    if not data:
+    first = next(rows, None)
+    if first is None:
         raise invalid("file", "the file has a header but no data rows")
-    return Sheet(header=header, rows=data)
+    return Sheet(header=header, rows=itertools.chain([first], rows))
 
 
 @dataclass(frozen=True)
@@ -258,10 +255,13 @@ def records(sheet: Sheet, shape: Layout) -> Iterator[tuple[int, dict[str, str], 
         yield number, raw, values
 
 
-def duplicates(keys: Sequence[tuple[int, Any]]) -> dict[int, int]:
+def duplicates(
+    keys: Sequence[tuple[int, Any]], first: dict[Any, int] | None = None
+) -> dict[int, int]:
     """Rows whose key an earlier row of the file already has: ``{row: first row}``.
-    ``keys`` are ``(row_number, key)`` in file order; a None key is never a duplicate."""
-    first: dict[Any, int] = {}
+    ``keys`` are ``(row_number, key)`` in file order; a None key is never a duplicate.
+    ``first`` carries the keys seen in earlier chunks of the file (and is updated)."""
+    first = {} if first is None else first
     repeated: dict[int, int] = {}
     for number, key in keys:
         if key is None:
@@ -271,3 +271,9 @@ def duplicates(keys: Sequence[tuple[int, Any]]) -> dict[int, int]:
         else:
             first[key] = number
     return repeated
+
+
+def chunks(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk

@@ -44,6 +44,8 @@ from amss.parts.service import check_low_stock
 # Rows applied per transaction: small enough that a crash loses little work, large enough
 # that set-based statements stay cheap per row.
 BATCH_SIZE = 10_000
+# Rows checked and staged at a time.
+VALIDATION_CHUNK = 10_000
 IMPORT_QUEUE = "imports"
 RUN_IMPORT_TASK = "amss.run_import"
 # What the worker can still do something about.
@@ -96,7 +98,7 @@ async def create_import(
     kind = rules.check_type(import_type)
     file_format = rules.format_of(filename, content)
     # The header and a first data row are checked now; the rows, by the worker.
-    shape = rules.layout(kind, rules.read_sheet(content, file_format, limit=2))
+    shape = rules.layout(kind, rules.read_sheet(content, file_format))
     repo = ImportRepository(uow.session, caller.org_id)
     row = await repo.insert(
         type=kind,
@@ -187,14 +189,18 @@ async def validate(uow: UnitOfWork, caller: Caller, import_id: UUID) -> str:
     try:
         sheet = rules.read_sheet(bytes(row["content"]), row["format"])
         shape = rules.layout(row["type"], sheet)
-    except AppError as error:  # checked at upload; a file can only fail here if rules changed
+        checker = _CHECKERS[row["type"]]
+        # Chunk by chunk, so a large file is never held as checked rows all at once; what
+        # rows of the file say to each other (duplicates, a day's hours) spans the chunks.
+        state: dict[str, Any] = {}
+        for chunk in rules.chunks(rules.records(sheet, shape), VALIDATION_CHUNK):
+            await repo.stage(import_id, await checker(uow, caller, repo, chunk, state))
+    except AppError as error:  # a file that became unreadable after upload (a broken cell)
+        await uow.rollback()
+        row = await repo.get(import_id, for_update=True)
+        assert row is not None
         return await _fail(uow, caller, row, error.message)
-    parsed = list(rules.records(sheet, shape))
-    checker = _CHECKERS.get(row["type"])
-    if checker is None:
-        return await _fail(uow, caller, row, f"{row['type']} imports are not supported yet")
-    staged = await checker(uow, caller, repo, parsed)
-    await repo.stage(import_id, staged)
+    await repo.analyze()
     if row["dry_run"]:
         return await _finish(uow, caller, row)
     await repo.set_fields(import_id, status="applying", **await repo.counts(import_id))
@@ -282,6 +288,8 @@ async def _announce(uow: UnitOfWork, caller: Caller, done: RowMapping) -> None:
 # database, with one look-up per kind of reference for the whole file.
 
 Parsed = Sequence[tuple[int, dict[str, str], dict[str, str]]]
+# What the checks of one file carry from chunk to chunk.
+State = dict[str, Any]
 
 
 def _staged(
@@ -291,13 +299,14 @@ def _staged(
 
 
 async def _check_aircraft(
-    uow: UnitOfWork, caller: Caller, repo: ImportRepository, parsed: Parsed
+    uow: UnitOfWork, caller: Caller, repo: ImportRepository, parsed: Parsed, state: State
 ) -> list[Staged]:
     known = await repo.aircraft_by_tail(
         values["tail_number"] for _, _, values in parsed if "tail_number" in values
     )
     repeated = rules.duplicates(
-        [(number, values.get("tail_number", "").upper() or None) for number, _, values in parsed]
+        [(number, values.get("tail_number", "").upper() or None) for number, _, values in parsed],
+        state.setdefault("tails", {}),
     )
     staged: list[Staged] = []
     for number, raw, values in parsed:
@@ -342,7 +351,7 @@ def _existing_aircraft_problems(model: Any, values: dict[str, str], current: Any
 
 
 async def _check_utilization(
-    uow: UnitOfWork, caller: Caller, repo: ImportRepository, parsed: Parsed
+    uow: UnitOfWork, caller: Caller, repo: ImportRepository, parsed: Parsed, state: State
 ) -> list[Staged]:
     today = local_today(await time_zone_of(uow.session, caller.org_id))
     known = await repo.aircraft_by_tail(
@@ -363,12 +372,13 @@ async def _check_utilization(
         checked.append((number, raw, entry, craft, errors))
     ok = [(c["id"], e.external_id) for _, _, e, c, err in checked if not err]
     recorded = await repo.recorded_external_ids(ok)
-    flown = await repo.flown(
-        [(c["id"], e.flight_date) for _, _, e, c, err in checked if not err], METER_SETTINGS
-    )
-    seen: dict[tuple[UUID, str], int] = {}
-    added_hours: dict[UUID, Decimal] = {}
-    added_cycles: dict[UUID, int] = {}
+    # The day's hours: recorded ones, fetched for days not met before, plus the file's.
+    flown: dict[tuple[UUID, date], Decimal] = state.setdefault("flown", {})
+    days = [(c["id"], e.flight_date) for _, _, e, c, err in checked if not err]
+    flown.update(await repo.flown([day for day in days if day not in flown], METER_SETTINGS))
+    seen: dict[tuple[UUID, str], int] = state.setdefault("seen", {})
+    added_hours: dict[UUID, Decimal] = state.setdefault("hours", {})
+    added_cycles: dict[UUID, int] = state.setdefault("cycles", {})
     staged: list[Staged] = []
     for number, raw, entry, craft, errors in checked:
         data: dict[str, Any] | None = None
@@ -449,7 +459,7 @@ def _day_and_meter_problems(
 
 
 async def _check_compliance(
-    uow: UnitOfWork, caller: Caller, repo: ImportRepository, parsed: Parsed
+    uow: UnitOfWork, caller: Caller, repo: ImportRepository, parsed: Parsed, state: State
 ) -> list[Staged]:
     where = await time_zone_of(uow.session, caller.org_id)
     now = utcnow()
@@ -459,7 +469,7 @@ async def _check_compliance(
     programs = await repo.programs_named(
         values["program"] for _, _, values in parsed if "program" in values
     )
-    seen: dict[tuple[str, str, str], int] = {}
+    seen: dict[tuple[str, str, str], int] = state.setdefault("seen", {})
     staged: list[Staged] = []
     for number, raw, values in parsed:
         record, errors = check_row(ComplianceRow, values)
@@ -537,7 +547,7 @@ def _program_for(
 
 
 async def _check_programs(
-    uow: UnitOfWork, caller: Caller, repo: ImportRepository, parsed: Parsed
+    uow: UnitOfWork, caller: Caller, repo: ImportRepository, parsed: Parsed, state: State
 ) -> list[Staged]:
     known = await repo.aircraft_by_tail(
         values["tail_number"] for _, _, values in parsed if "tail_number" in values
@@ -569,7 +579,7 @@ async def _check_programs(
             (number, (program.name, aircraft_id, program.aircraft_model) if program else None)
         )
         checked.append((number, raw, data, errors))
-    repeated = rules.duplicates(keys)
+    repeated = rules.duplicates(keys, state.setdefault("programs", {}))
     staged: list[Staged] = []
     for number, raw, data, errors in checked:
         if number in repeated:
@@ -582,17 +592,18 @@ async def _check_programs(
 
 
 async def _check_parts(
-    uow: UnitOfWork, caller: Caller, repo: ImportRepository, parsed: Parsed
+    uow: UnitOfWork, caller: Caller, repo: ImportRepository, parsed: Parsed, state: State
 ) -> list[Staged]:
     today = local_today(await time_zone_of(uow.session, caller.org_id))
     known = await repo.items_by_serial(
         values["serial_number"] for _, _, values in parsed if "serial_number" in values
     )
     repeated = rules.duplicates(
-        [(number, values.get("serial_number") or None) for number, _, values in parsed]
+        [(number, values.get("serial_number") or None) for number, _, values in parsed],
+        state.setdefault("serials", {}),
     )
     # The first row giving a detail of a part fixes it; a later row saying otherwise is wrong.
-    details: dict[str, dict[str, tuple[Any, int]]] = {}
+    details: dict[str, dict[str, tuple[Any, int]]] = state.setdefault("details", {})
     staged: list[Staged] = []
     for number, raw, values in parsed:
         line, errors = check_row(PartRow, values)
