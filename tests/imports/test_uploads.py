@@ -303,3 +303,19 @@ def test_the_upload_is_documented_with_its_errors(app: FastAPI) -> None:
     body = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert body["required"] == ["type", "file"]
     assert {"400", "401", "403", "413", "415", "429", "503"} <= operation["responses"].keys()
+
+
+async def test_a_csv_broken_further_down_fails_the_import_saying_where(
+    tenant: Tenant, db: Database, connection: AsyncConnection
+) -> None:
+    """The upload reads the header and the first row; the worker finds the rest."""
+    planner = tenant.as_("scheduler")
+    content = b'tail_number,model\r\nN1,C172\r\nN2,C172\r\nN3,"C1"72\r\n'
+    done = await process(db, planner, await upload(planner, "aircraft", content))
+    assert done["status"] == "failed"
+    assert done["failure"].startswith("file: not a readable CSV file at line 4")
+    assert await rows_of(planner, done["id"]) == []
+    count = await connection.scalar(
+        text("SELECT count(*) FROM aircraft WHERE org_id = :org"), {"org": tenant.id}
+    )
+    assert count == 0

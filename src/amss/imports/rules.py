@@ -140,12 +140,15 @@ def _filled(row: Sequence[str]) -> bool:
 
 def _csv_rows(content: bytes) -> Iterator[list[str]]:
     text = _text_of(content)  # the whole file: a non-UTF-8 byte anywhere is refused now
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
-        for row in csv.reader(io.StringIO(text, newline=""), strict=True):
+        for row in reader:
             if _filled(row):
                 yield row
     except csv.Error as error:
-        raise invalid("file", f"not a readable CSV file ({error})") from None
+        raise invalid(
+            "file", f"not a readable CSV file at line {reader.line_num} ({error})"
+        ) from None
 
 
 def cell_text(value: Any) -> str:
