@@ -266,8 +266,9 @@ class ImportRepository(ScopedRepository):
         self, import_id: UUID, rows: Sequence[int], today: date, user_id: UUID | None
     ) -> list[RowMapping]:
         """Upsert the batch by tail number: new aircraft with their initial utilization entry,
-        changed ones updated (version bumped), identical ones untouched. Returns
-        ``(row_number, entity_id, outcome)`` per row."""
+        changed ones updated (version bumped), identical ones untouched (and marked
+        ``unchanged``). Returns ``(row_number, entity_id, outcome)`` per created or updated
+        row."""
         result = await self.session.execute(
             text(
                 """
@@ -347,7 +348,9 @@ class ImportRepository(ScopedRepository):
                     FROM outcome o
                     WHERE r.import_id = :import_id AND r.row_number = o.row_number
                 )
-                SELECT o.* FROM outcome o ORDER BY o.row_number
+                -- Only what changed comes back: a re-import of 100,000 aircraft returns
+                -- nothing to carry.
+                SELECT o.* FROM outcome o WHERE o.outcome <> 'unchanged' ORDER BY o.row_number
                 """
             ),
             {

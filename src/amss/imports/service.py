@@ -223,8 +223,10 @@ async def apply_next(
     outcomes = await _APPLIERS[row["type"]](uow, caller, repo, row, batch)
     await repo.set_fields(
         import_id,
-        applied=row["applied"] + len(outcomes),
-        unchanged=row["unchanged"] + sum(1 for *_, outcome in outcomes if outcome == "unchanged"),
+        applied=row["applied"] + len(batch),
+        unchanged=row["unchanged"]
+        + len(batch)
+        - sum(1 for *_, outcome in outcomes if outcome != "unchanged"),
     )
     await uow.commit()
     return "applying"
@@ -664,6 +666,7 @@ _CHECKERS = {
 # created and changed (compliance records keep their own audit rows, from their one writer).
 
 
+# What a batch did, row by row; rows left out of it changed nothing.
 Outcomes = list[tuple[int, UUID | None, str]]
 
 
