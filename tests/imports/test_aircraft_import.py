@@ -257,3 +257,28 @@ async def test_another_organization_cannot_see_an_import(
     assert_error(await other.as_("scheduler").get(f"/imports/{pending['id']}/rows"), 404)
     listed = ok(await other.as_("scheduler").get("/imports"))
     assert listed == []
+
+
+async def test_lists_page_filter_and_refuse_unknown_filters(tenant: Tenant, db: Database) -> None:
+    from tests.support.api import assert_error
+
+    planner = tenant.as_("scheduler")
+    content = csv_of(["tail_number", "model"], [["N21", "C172"], ["", "C172"], ["N22", "C172"]])
+    first = await process(db, planner, await upload(planner, "aircraft", content))
+    second = await upload(planner, "aircraft", content, dry_run=True)
+
+    listed = await planner.get("/imports")
+    assert [item["id"] for item in ok(listed)] == [second["id"], first["id"]]
+    assert listed.headers["x-total-count"] == "2"
+    pending = ok(await planner.get("/imports", params={"status": "pending"}))
+    assert [item["id"] for item in pending] == [second["id"]]
+    page = await planner.get(f"/imports/{first['id']}/rows", params={"limit": 1, "offset": 1})
+    assert [row["row_number"] for row in ok(page)] == [2]
+    assert page.headers["x-total-count"] == "3"
+    assert [row["row_number"] for row in await rows_of(planner, first["id"], status="applied")] == [
+        1,
+        3,
+    ]
+    assert_error(await planner.get("/imports", params={"status": "done"}), 400)
+    assert_error(await planner.get(f"/imports/{first['id']}/rows", params={"status": "ok"}), 400)
+    assert_error(await planner.get("/imports/not-a-uuid"), 400)

@@ -40,8 +40,8 @@ def upgrade() -> None:
             applied integer NOT NULL DEFAULT 0,
             unchanged integer NOT NULL DEFAULT 0,
             created_by uuid,
-            created_at timestamptz NOT NULL DEFAULT now(),
-            updated_at timestamptz NOT NULL DEFAULT now(),
+            created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
             completed_at timestamptz,
             -- No foreign key on created_by: an admin importing into another organization
             -- is a user of their own.
