@@ -34,8 +34,8 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests bench
 
 # `make bench` runs every benchmark, `make bench QUICK=1` a smaller version of each,
-# `make bench webhooks` (or api, generation, reports) only those named.
-BENCHMARKS := api generation reports webhooks
+# `make bench webhooks` (or api, generation, imports, reports) only those named.
+BENCHMARKS := api generation imports reports webhooks
 bench: $(STAMP)
 	QUICK=$(QUICK) $(BIN)/python -m bench $(filter $(BENCHMARKS),$(MAKECMDGOALS))
 

@@ -11,12 +11,13 @@ import json
 import sys
 from collections.abc import Callable
 
-from bench import api, generation, reports, webhooks
+from bench import api, generation, imports, reports, webhooks
 from bench.harness import RESULTS_DIR, Verdict, print_verdicts
 
 BENCHMARKS: dict[str, Callable[[], None]] = {
     "api": api.run,
     "generation": generation.run,
+    "imports": imports.run,
     "reports": reports.run,
     "webhooks": webhooks.run,
 }

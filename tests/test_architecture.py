@@ -29,6 +29,7 @@ AREAS = (
     "parts",
     "compliance",
     "tasks",
+    "imports",
     "webhooks",
     "audit",
     "reports",

@@ -23,6 +23,7 @@ from amss.due.router import router as due_router
 from amss.fleet.router import router as fleet_router
 from amss.health.router import SWAGGER_ASSETS, metrics_router
 from amss.health.router import router as health_router
+from amss.imports.router import router as imports_router
 from amss.kit.errors import Unauthenticated
 from amss.kit.handlers import install_error_handlers
 from amss.kit.http import JSON_BODY_LIMIT, BodySizeLimitMiddleware, RequestContextMiddleware
@@ -103,6 +104,7 @@ def create_app(settings: Settings, database: Database, *, api: bool = True) -> F
             tasks_router,
             parts_router,
             compliance_router,
+            imports_router,
             webhooks_router,
             audit_router,
             reports_router,
@@ -148,7 +150,12 @@ def create_app(settings: Settings, database: Database, *, api: bool = True) -> F
         identify=identify,
         prefix=API_PREFIX + "/",
     )
-    app.add_middleware(BodySizeLimitMiddleware, limit_for_path=body_limit)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        limit_for_path=body_limit,
+        # Uploads stream to the route, which authenticates before reading them.
+        streamed=lambda path: path.endswith("/imports/csv"),
+    )
     # Added last, so outermost: it sees every response, including the ones refused above.
     app.add_middleware(RequestContextMiddleware)
     instrument_app(app, database)

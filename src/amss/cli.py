@@ -1,4 +1,4 @@
-"""The ``amss`` command line: serve | server | worker | migrate | seed | keys | audit."""
+"""The ``amss`` command line: serve | server | worker | migrate | seed | keys | audit | import."""
 
 from __future__ import annotations
 
@@ -339,6 +339,125 @@ def audit_verify(
         url = urls.app
         if not asyncio.run(run()):
             raise typer.Exit(1)
+
+
+IMPORT_TYPES_HELP = "aircraft, parts, programs, compliance or utilization"
+
+
+@cli.command("import")
+def import_file(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV or XLSX file.")
+    ],
+    import_type: Annotated[str, typer.Option("--type", help=IMPORT_TYPES_HELP)],
+    org: Annotated[str, typer.Option("--org", help="Organization id (UUID).")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and report; apply nothing.")
+    ] = False,
+) -> None:
+    """Import a file into an organization and follow it to the end with a progress bar.
+
+    The import is stored like an upload (a worker may take it too; every step locks the
+    import, so none is done twice) and processed here. Exits 1 when rows were invalid or
+    the import failed.
+    """
+    settings = _settings()
+    try:
+        org_id = uuid.UUID(org)
+    except ValueError:
+        typer.echo(f"--org: {org!r} is not an organization id (UUID)", err=True)
+        raise typer.Exit(2) from None
+    content = file.read_bytes()
+    if len(content) > settings.import_max_bytes:
+        typer.echo(f"{file}: larger than IMPORT_MAX_BYTES ({settings.import_max_bytes})", err=True)
+        raise typer.Exit(2)
+    with database_urls(settings) as urls:
+        code = asyncio.run(_import(urls.app, org_id, import_type, file.name, content, dry_run))
+    if code:
+        raise typer.Exit(code)
+
+
+async def _import(
+    url: str, org_id: uuid.UUID, import_type: str, name: str, content: bytes, dry_run: bool
+) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from sqlalchemy import select
+
+    from amss.auth.rules import Caller
+    from amss.db.tables import organizations
+    from amss.db.uow import UnitOfWork
+    from amss.imports import jobs as import_jobs
+    from amss.imports import service as imports
+    from amss.kit.errors import AppError
+    from amss.kit.pagination import Page
+
+    console = Console(stderr=True)
+    database = Database.connect(url, pool_size=3, statement_timeout_ms=WORKER_STATEMENT_TIMEOUT_MS)
+    caller = Caller.system(org_id)
+    try:
+        async with UnitOfWork(database.session_factory) as uow:
+            found = await uow.session.scalar(
+                select(organizations.c.id).where(
+                    organizations.c.id == org_id, organizations.c.deleted_at.is_(None)
+                )
+            )
+            if found is None:
+                console.print(f"organization {org_id} not found")
+                return 2
+            try:
+                pending = await imports.create_import(
+                    uow,
+                    caller,
+                    import_type=import_type,
+                    filename=name,
+                    content=content,
+                    dry_run=dry_run,
+                )
+            except AppError as error:
+                console.print(f"refused: {error.message}")
+                return 2
+        processing = asyncio.create_task(import_jobs.run_import(database, pending.id, org_id))
+        with Progress(
+            TextColumn("{task.description:<11}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+        ) as progress:
+            bar = progress.add_task("pending", total=None)
+            while True:
+                async with UnitOfWork(database.session_factory) as uow:
+                    current = await imports.get_import(uow, caller, pending.id)
+                applying = current.status in ("applying", "completed")
+                progress.update(
+                    bar,
+                    description=current.status,
+                    total=current.summary.valid if applying else None,
+                    completed=current.summary.applied,
+                )
+                if processing.done():
+                    break
+                await asyncio.sleep(0.25)  # the server-side status, read as it moves
+        await processing
+        async with UnitOfWork(database.session_factory) as uow:
+            done = await imports.get_import(uow, caller, pending.id)
+            invalid, _ = await imports.list_rows(uow, caller, pending.id, Page(20, 0), "invalid")
+    finally:
+        await database.dispose()
+    summary = done.summary
+    typer.echo(
+        f"import {done.id}: {done.status}; {summary.total} rows, {summary.valid} valid, "
+        f"{summary.invalid} invalid, {summary.applied} applied ({summary.unchanged} unchanged)"
+    )
+    if done.ignored_columns:
+        typer.echo(f"ignored columns: {', '.join(done.ignored_columns)}")
+    for row in invalid:
+        typer.echo(f"row {row.row_number}: {'; '.join(row.errors)}")
+    if summary.invalid > len(invalid):
+        typer.echo(f"… and {summary.invalid - len(invalid)} more (GET /imports/{done.id}/rows)")
+    if done.failure:
+        typer.echo(f"failed: {done.failure}")
+    return 0 if done.status == "completed" and summary.invalid == 0 else 1
 
 
 @cli.command()

@@ -22,6 +22,8 @@ from amss.due import jobs as due_jobs
 from amss.events.jobs import dispatch_events, requeue_stuck_events
 from amss.events.queue import DELIVER_TASK, DELIVERY_QUEUE, DISPATCH_QUEUE, DISPATCH_TASK
 from amss.events.stream import StreamPublisher
+from amss.imports import jobs as import_jobs
+from amss.imports.service import IMPORT_QUEUE, RUN_IMPORT_TASK
 from amss.kit import retention
 from amss.kit.logging import get_logger
 from amss.kit.metrics import job_failures_total, job_runs_total
@@ -160,6 +162,11 @@ def create_worker_app(
             # job): procrastinate runs this job again later, when the claims are gone.
             raise DeliveriesBusy(f"{len(busy)} deliveries are being sent by another job")
         return {str(key): value for key, value in statuses.items()}
+
+    @app.task(name=RUN_IMPORT_TASK, queue=IMPORT_QUEUE, retry=DISPATCH_RETRY)
+    @counted("run_import")
+    async def run_import(import_id: str, org_id: str) -> str:
+        return await import_jobs.run_import(database, UUID(import_id), UUID(org_id))
 
     @app.periodic(cron="* * * * *", periodic_id="requeue-stuck")
     @app.task(

@@ -21,9 +21,7 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "amss.json"
 # SPEC §12 metrics that the dashboard already charts but no code exports yet, and why.
 # When one starts being exported, test_pending_metrics_are_really_missing fails: take it
 # out of this list.
-PENDING = {
-    "amss_imports_rows_total": "CSV imports (SPEC §8) are not built yet",
-}
+PENDING: dict[str, str] = {}
 # Written by Prometheus itself for every scrape target.
 PROMETHEUS_METRICS = {"up"}
 KEYWORDS = {
@@ -119,6 +117,7 @@ def test_pending_metrics_are_really_missing() -> None:
     assert [name for name in PENDING if name in exported] == []
 
 
+@pytest.mark.skipif(not PENDING, reason="every charted metric is exported")
 def test_metrics_not_yet_exported() -> None:
     """Says which charted metrics have no data yet, instead of passing silently."""
     used = queried_metrics()

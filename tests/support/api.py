@@ -91,6 +91,8 @@ class Actor:
         json: Any = None,
         params: Any = None,
         headers: dict[str, str] | None = None,
+        files: Any = None,
+        data: Any = None,
     ) -> httpx.Response:
         return await self.client.request(
             method,
@@ -98,6 +100,8 @@ class Actor:
             json=json,
             params=params,
             headers={**self.headers, **(headers or {})},
+            files=files,
+            data=data,
         )
 
     async def get(self, path: str, *, params: Any = None) -> httpx.Response:

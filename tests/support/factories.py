@@ -33,6 +33,7 @@ from amss.db.tables import (
     aircraft,
     compliance_items,
     compliance_records,
+    imports,
     maintenance_programs,
     maintenance_tasks,
     org_policies,
@@ -363,6 +364,28 @@ async def make_webhook(
     stored = {"secret_ciphertext": seal(secret)} if sealed else {"secret": secret}
     return await _insert(
         conn, webhooks, org_id=org_id, url=url, events=list(events), **stored, **columns
+    )
+
+
+async def make_import(
+    conn: AsyncConnection,
+    org_id: UUID,
+    *,
+    content: bytes = b"tail_number,model\nN1IMP,C172S\n",
+    import_type: str = "aircraft",
+    **columns: object,
+) -> UUID:
+    """A stored upload, as ``POST /imports/csv`` leaves it before a worker takes it."""
+    return await _insert(
+        conn,
+        imports,
+        org_id=org_id,
+        type=import_type,
+        format="csv",
+        filename="fleet.csv",
+        content=content,
+        size_bytes=len(content),
+        **columns,
     )
 
 

@@ -19,6 +19,7 @@ from tests.support.factories import (
     make_compliance_item,
     make_delivery,
     make_event,
+    make_import,
     make_part_definition,
     make_part_item,
     make_program,
@@ -92,6 +93,7 @@ async def elsewhere(
     reserved_item = await make_part_item(connection, b.id, definition)
     reservation = await make_reservation(connection, b.id, started, reserved_item)
     compliance = await make_compliance_item(connection, b.id, started, result="pass")
+    upload = await make_import(connection, b.id)
     webhook = await make_webhook(connection, b.id)
     spare_webhook = await make_webhook(connection, b.id)
     event = await make_event(connection, b.id)
@@ -124,6 +126,7 @@ async def elsewhere(
                 "reservation": reservation,
                 "compliance": compliance,
                 "webhook": webhook,
+                "import": upload,
                 "spare_webhook": spare_webhook,
                 "delivery": delivery,
                 "b_mechanic": b.users["mechanic"].id,

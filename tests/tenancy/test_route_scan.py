@@ -41,6 +41,7 @@ B_ROW_AFTER = {
     "deliveries": "delivery",
     "users": "b_mechanic",
     "organizations": "b",
+    "imports": "import",
 }
 
 # Ids that exist nowhere, for the same requests.
@@ -81,6 +82,22 @@ def _b_path(path: str, ids: dict[str, str]) -> str:
     return "/".join(parts)
 
 
+# Operations that take a file, not JSON: what each is sent.
+MULTIPART = {
+    ("POST", "/api/v1/imports/csv"): {
+        "data": {"type": "aircraft"},
+        "files": {"file": ("fleet.csv", b"tail_number,model\nN1SCAN,C172S\n", "text/csv")},
+    }
+}
+
+
+def _send(method: str, path: str, ids: dict[str, str]) -> dict[str, Any]:
+    """The request's body arguments: JSON, or a multipart upload."""
+    if (method, path) in MULTIPART:
+        return MULTIPART[(method, path)]
+    return {"json": _body(method, path, ids)}
+
+
 def _body(method: str, path: str, ids: dict[str, str]) -> dict[str, Any] | None:
     """A body the operation would accept in B (from the admin walk), else an empty one:
     a 404 must come before any complaint about the body."""
@@ -110,12 +127,12 @@ async def test_no_route_serves_another_organizations_row(
             if "{" not in path or not path.startswith("/api/v1/"):
                 continue
             target = _b_path(path, rows_of_b).removeprefix("/api/v1")
-            body = _body(method, path, rows_of_b)
-            answer = await actor.request(method, target, json=body)
+            body = _send(method, path, rows_of_b)
+            answer = await actor.request(method, target, **body)
             # A role refused the operation outright is refused for any id; otherwise B's
             # row is as absent as a row that does not exist.
             nowhere = _b_path(path, NOWHERE).removeprefix("/api/v1")
-            absent = await actor.request(method, nowhere, json=body)
+            absent = await actor.request(method, nowhere, **body)
             assert answer.status_code in (403, 404), (role, method, target, answer.text)
             assert (answer.status_code, answer.json()["error"].replace(target, "")) == (
                 absent.status_code,
@@ -137,7 +154,7 @@ async def test_every_operation_with_the_bearer_scheme_refuses_an_anonymous_calle
         if {"bearerAuth": []} not in operation.get("security", []) or (method, path) in PUBLIC:
             continue
         target = _b_path(path, rows_of_b) if "{" in path else path
-        answer = await client.request(method, target, json=_body(method, path, rows_of_b))
+        answer = await client.request(method, target, **_send(method, path, rows_of_b))
         assert_error(answer, 401)
         assert answer.headers["www-authenticate"].startswith("Bearer"), (method, path)
         secured += 1
@@ -163,7 +180,7 @@ async def test_read_only_roles_change_nothing_on_any_route(
             if method == "GET" or not path.startswith("/api/v1/") or path in AUTH_ROUTES:
                 continue
             target = _b_path(path, rows_of_b).removeprefix("/api/v1")
-            answer = await actor.request(method, target, json=_body(method, path, rows_of_b))
+            answer = await actor.request(method, target, **_send(method, path, rows_of_b))
             assert answer.status_code == 403, (role, method, path, answer.text)
             assert_error(answer, 403)
             refused.append((role, method, path))

@@ -47,6 +47,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "compliance.sign": frozenset({"admin", "mechanic"}),
     "records.read": EVERYONE,
     "records.write": PLANNERS,
+    "imports.read": frozenset({"admin", "tenant_admin", "scheduler", "auditor"}),
+    "imports.write": PLANNERS,
     "webhooks.read": ADMINS,
     "webhooks.write": ADMINS,
     # Reports: everyone reads the summary and the due list; the compliance report, the

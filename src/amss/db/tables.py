@@ -405,3 +405,42 @@ compliance_records = Table(
     _uuid("created_by"),
     _ts("created_at"),
 )
+
+imports = Table(
+    "imports",
+    metadata,
+    _uuid("id", primary_key=True, server_default=FetchedValue()),
+    _uuid("org_id"),
+    Column("type", Text),
+    Column("status", Text),
+    Column("dry_run", Boolean),
+    Column("format", Text),
+    Column("filename", Text),
+    Column("content", LargeBinary),
+    Column("size_bytes", Integer),
+    Column("ignored_columns", ARRAY(Text)),
+    Column("failure", Text),
+    Column("total", Integer),
+    Column("valid", Integer),
+    Column("invalid", Integer),
+    Column("applied", Integer),
+    Column("unchanged", Integer),
+    _uuid("created_by"),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("completed_at"),
+)
+
+import_rows = Table(
+    "import_rows",
+    metadata,
+    _uuid("import_id", primary_key=True),
+    _uuid("org_id"),
+    Column("row_number", Integer, primary_key=True),
+    Column("raw", JSONB),
+    Column("data", JSONB),
+    Column("status", Text),
+    Column("errors", ARRAY(Text)),
+    _uuid("entity_id"),
+    Column("outcome", Text),
+)

@@ -68,7 +68,11 @@ _REPROJECT = text(
           FROM aircraft c
           LEFT JOIN projected p ON p.aircraft_id = c.id
           WHERE c.org_id = :org_id
-            AND (CAST(:aircraft_ids AS uuid[]) IS NULL OR c.id = ANY(:aircraft_ids))
+            -- A semi-join, not "= ANY": under a generic plan (psycopg prepares statements
+            -- run often) ANY scans the whole array for every aircraft of the organization,
+            -- quadratic when an import touches thousands of aircraft.
+            AND (CAST(:aircraft_ids AS uuid[]) IS NULL
+                 OR c.id IN (SELECT unnest(CAST(:aircraft_ids AS uuid[]))))
           GROUP BY c.id) earliest
     WHERE a.org_id = :org_id AND a.id = earliest.id
       AND a.next_due IS DISTINCT FROM earliest.next_due

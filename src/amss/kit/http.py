@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from amss.kit import metrics
 from amss.kit.context import accept_or_generate_request_id
 from amss.kit.errors import (
+    AppError,
     FieldProblem,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -108,6 +109,8 @@ class RequestContextMiddleware:
         except Exception as error:
             # A database fault outside a route (the idempotency store, say) is still a 503.
             mapped = database_error(error)
+            if mapped is None and isinstance(error, AppError):
+                mapped = error  # raised by a middleware (a streamed body past its limit)
             if mapped is not None and not status_holder["started"]:
                 status_holder["status"] = mapped.status
                 await send_json(
@@ -158,12 +161,21 @@ class BodySizeLimitMiddleware:
     """Refuse bodies over the limit (413) before the application reads them.
 
     The declared Content-Length is checked first; chunked bodies are counted as they
-    arrive and buffered up to the limit, so an endless body cannot exhaust memory.
+    arrive and buffered up to the limit, so an endless body cannot exhaust memory. A
+    ``streamed`` path (an upload) is not buffered: the route reads it after authenticating
+    the caller, and reading past the limit raises ``PayloadTooLarge`` there.
     """
 
-    def __init__(self, app: ASGIApp, *, limit_for_path: Callable[[str], int]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limit_for_path: Callable[[str], int],
+        streamed: Callable[[str], bool] = lambda path: False,
+    ) -> None:
         self.app = app
         self.limit_for_path = limit_for_path
+        self.streamed = streamed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
@@ -173,6 +185,9 @@ class BodySizeLimitMiddleware:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await self._refuse(scope, send, limit)
+            return
+        if self.streamed(scope.get("path", "")):
+            await self.app(scope, _counting(receive, limit), send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -211,6 +226,21 @@ class BodySizeLimitMiddleware:
             ),
             [(b"connection", b"close")],
         )
+
+
+def _counting(receive: Receive, limit: int) -> Receive:
+    """``receive`` that raises ``PayloadTooLarge`` once more than ``limit`` bytes arrived."""
+    size = 0
+
+    async def counted() -> Message:
+        nonlocal size
+        message = await receive()
+        size += len(message.get("body", b""))
+        if size > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+        return message
+
+    return counted
 
 
 def _is_json_content_type(value: str) -> bool:

@@ -24,6 +24,12 @@ job_failures_total = Counter(
 tasks_generated_total = Counter(
     "amss_tasks_generated_total", "Maintenance tasks created by the generator."
 )
+imports_rows_total = Counter(
+    "amss_imports_rows_total",
+    "Rows of finished imports, by type and status (applied, unchanged, valid in a dry run, "
+    "invalid).",
+    ["type", "status"],
+)
 grpc_requests_total = Counter(
     "amss_grpc_requests_total",
     "gRPC calls answered, by full method name and status code.",
