@@ -13,7 +13,7 @@ import asyncio
 import ipaddress
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import ExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -35,7 +35,6 @@ from amss.kit.context import accept_or_generate_request_id
 from amss.kit.handlers import is_transient_conflict, sqlstate_of
 from amss.kit.logging import get_logger
 from amss.kit.ratelimit import RateLimiter
-from amss.kit.tracing import rpc_span
 
 _access_log = get_logger("amss.access")
 _error_log = get_logger("amss.error")
@@ -82,8 +81,6 @@ class _Call:
     org_id: str | None = None
     user_id: str | None = None
     metadata_sent: bool = False
-    span: ExitStack = field(default_factory=ExitStack)
-    record_status: Callable[[str], None] = field(default=lambda code: None)
 
 
 class AmssInterceptor(grpc.aio.ServerInterceptor):
@@ -137,14 +134,10 @@ class AmssInterceptor(grpc.aio.ServerInterceptor):
             metadata.get("x-forwarded-for"),
             self.settings.trusted_proxies,
         )
-        call = _Call(method, request_id, metadata, ip)
-        call.record_status = call.span.enter_context(rpc_span(method, metadata))
-        return call
+        return _Call(method, request_id, metadata, ip)
 
     def _finish(self, call: _Call, code: grpc.StatusCode) -> None:
         duration = time.perf_counter() - call.started
-        call.record_status(code.name)
-        call.span.close()
         metrics.grpc_requests_total.labels(method=call.method, code=code.name).inc()
         _access_log.info(
             "grpc request",

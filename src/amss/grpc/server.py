@@ -20,6 +20,7 @@ from amss.grpc.servicers import (
     ProgramServicer,
     TaskServicer,
 )
+from amss.kit import tracing
 from amss.kit.http import JSON_BODY_LIMIT
 from amss.kit.logging import get_logger
 from amss.kit.ratelimit import RateLimiter
@@ -64,7 +65,10 @@ async def start_grpc_server(
 ) -> GrpcServer:
     """Build and start the server; ``listen`` port 0 picks a free port (tests)."""
     server = grpc.aio.server(
-        interceptors=[AmssInterceptor(settings, database, signer, limiter)],
+        interceptors=[
+            *tracing.grpc_server_interceptors(),
+            AmssInterceptor(settings, database, signer, limiter),
+        ],
         options=[
             # The same cap as a JSON body over REST.
             ("grpc.max_receive_message_length", JSON_BODY_LIMIT),

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -206,38 +206,12 @@ def job_span(job: str, kwargs: dict[str, Any]) -> Iterator[None]:
         yield
 
 
-def _no_status(code: str) -> None:
-    return None
-
-
-# Status codes that mean the server failed, not the caller (OpenTelemetry's RPC conventions).
-_SERVER_FAULTS = frozenset({"UNKNOWN", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "DEADLINE_EXCEEDED"})
-
-
-@contextmanager
-def rpc_span(method: str, metadata: Mapping[str, str]) -> Iterator[Callable[[str], None]]:
-    """Serve a gRPC call inside a server span continuing the caller's trace (W3C
-    ``traceparent`` metadata). Yields a function that records the call's status code name.
-    The maintained gRPC instrumentation is not in the package index this project installs
-    from; this is the part of it AMSS needs."""
+def grpc_server_interceptors() -> list[Any]:
+    """The maintained gRPC instrumentation's server interceptor when tracing is on: a server
+    span per call continuing the caller's trace (W3C ``traceparent`` metadata), with the
+    call's status code. Outermost, so the access log of the call carries its trace id."""
     if _active is None:
-        yield _no_status
-        return
-    from opentelemetry.propagate import extract
-    from opentelemetry.trace import SpanKind, Status, StatusCode
+        return []
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-    name = method.lstrip("/")
-    service, _, verb = name.rpartition("/")
-    with _active.tracer.start_as_current_span(
-        name,
-        context=extract(dict(metadata)),
-        kind=SpanKind.SERVER,
-        attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": verb},
-    ) as span:
-
-        def status(code: str) -> None:
-            span.set_attribute("rpc.grpc.status_code", code)
-            if code in _SERVER_FAULTS:
-                span.set_status(Status(StatusCode.ERROR))
-
-        yield status
+    return [aio_server_interceptor(tracer_provider=_active.provider)]  # type: ignore[no-untyped-call]
