@@ -64,6 +64,16 @@ async def test_a_405_lists_every_method_of_the_path(tenant: Tenant) -> None:
     assert set(one.headers["allow"].split(", ")) >= {"GET", "PATCH", "DELETE"}
 
 
+async def test_a_literal_path_answers_405_to_another_method(tenant: Tenant) -> None:
+    # GET /imports/csv matched GET /imports/{import_id} and answered 400 ("csv" is no id);
+    # the path is POST /imports/csv's, so the method is what is wrong.
+    answer = await tenant.as_("scheduler").get("/imports/csv")
+    assert_error(answer, 405)
+    assert answer.headers["allow"] == "POST"
+    bad_id = await tenant.as_("scheduler").get("/imports/not-an-id")
+    assert_error(bad_id, 400, field="import_id")
+
+
 async def test_decimals_are_documented_as_numbers_and_counts_as_integers(
     document: dict[str, Any],
 ) -> None:

@@ -92,6 +92,19 @@ def invalid_request(errors: list[dict[str, Any]]) -> ValidationFailed:
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    served = allowed_methods(request)
+    if served and request.method not in served:
+        # GET /imports/csv reached GET /imports/{import_id} ("csv" is no id), but the path
+        # is POST /imports/csv's: the method is what is wrong.
+        return JSONResponse(
+            error_body(
+                message=f"method {request.method} is not allowed on {request.url.path}",
+                code="method_not_allowed",
+                request_id=request_id_of(request),
+            ),
+            status_code=405,
+            headers={"Allow": ", ".join(served)},
+        )
     error = invalid_request(list(exc.errors()))
     return JSONResponse(
         error_body(
