@@ -23,6 +23,42 @@ _LISTED = [column for column in imports.c if column.name != "content"]
 _COPY = "COPY import_rows (import_id, org_id, row_number, raw, data, status, errors) FROM STDIN"
 
 
+# The columns of each type's staged rows, as ``jsonb_to_record`` reads them.
+AIRCRAFT_ROW = (
+    "tail_number text, model text, serial_number text, status text, "
+    "capacity_slots integer, flight_hours_total numeric, cycles_total integer, "
+    "avg_daily_hours numeric, avg_daily_cycles numeric"
+)
+FLIGHT_ROW = (
+    "aircraft_id uuid, flight_date date, flight_hours numeric, cycles integer, external_id text"
+)
+PROGRAM_ROW = (
+    "name text, aircraft_id uuid, aircraft_model text, interval_hours numeric, "
+    "interval_cycles integer, interval_days integer, interval_months integer, "
+    "tolerance_hours numeric, tolerance_cycles integer, tolerance_days integer, "
+    "task_type text, ata_chapter text, estimated_duration_hours numeric, "
+    "next_due_basis text, mandatory boolean"
+)
+PART_ROW = (
+    "part_name text, part_number text, category text, min_stock integer, "
+    "serial_number text, status text, expiry_date date, location text"
+)
+
+
+def _staged(record: str) -> str:
+    """The CTE ``src`` every batch statement starts with: the batch's valid staged rows
+    (``:import_id``, ``:org_id``, rows ``:first`` to ``:last``), each row's data read as
+    ``record`` (a column definition list), with its row number."""
+    return f"""
+                WITH src AS (
+                    SELECT r.row_number, d.*
+                    FROM import_rows r
+                    CROSS JOIN LATERAL jsonb_to_record(r.data) AS d({record})
+                    WHERE r.import_id = :import_id AND r.org_id = :org_id
+                      AND r.status = 'valid' AND r.row_number BETWEEN :first AND :last
+                )"""
+
+
 class ImportRepository(ScopedRepository):
     table = imports
     noun = "import"
@@ -271,17 +307,8 @@ class ImportRepository(ScopedRepository):
         row."""
         result = await self.session.execute(
             text(
-                """
-                WITH src AS (
-                    SELECT r.row_number, d.*
-                    FROM import_rows r
-                    CROSS JOIN LATERAL jsonb_to_record(r.data) AS d(
-                        tail_number text, model text, serial_number text, status text,
-                        capacity_slots integer, flight_hours_total numeric,
-                        cycles_total integer, avg_daily_hours numeric, avg_daily_cycles numeric)
-                    WHERE r.import_id = :import_id AND r.org_id = :org_id
-                      AND r.status = 'valid' AND r.row_number BETWEEN :first AND :last
-                ),
+                _staged(AIRCRAFT_ROW)
+                + """,
                 existing AS (
                     SELECT s.row_number, a.id
                     FROM src s JOIN aircraft a
@@ -372,16 +399,8 @@ class ImportRepository(ScopedRepository):
         aircraft_id)`` per row."""
         result = await self.session.execute(
             text(
-                """
-                WITH src AS (
-                    SELECT r.row_number, d.*
-                    FROM import_rows r
-                    CROSS JOIN LATERAL jsonb_to_record(r.data) AS d(
-                        aircraft_id uuid, flight_date date, flight_hours numeric,
-                        cycles integer, external_id text)
-                    WHERE r.import_id = :import_id AND r.org_id = :org_id
-                      AND r.status = 'valid' AND r.row_number BETWEEN :first AND :last
-                ),
+                _staged(FLIGHT_ROW)
+                + """,
                 added AS (
                     INSERT INTO utilization_entries (org_id, aircraft_id, flight_date,
                         flight_hours, cycles, source, external_id, created_by)
@@ -460,20 +479,8 @@ class ImportRepository(ScopedRepository):
         )
         result = await self.session.execute(
             text(
-                """
-                WITH src AS (
-                    SELECT r.row_number, d.*
-                    FROM import_rows r
-                    CROSS JOIN LATERAL jsonb_to_record(r.data) AS d(
-                        name text, aircraft_id uuid, aircraft_model text,
-                        interval_hours numeric, interval_cycles integer, interval_days integer,
-                        interval_months integer, tolerance_hours numeric,
-                        tolerance_cycles integer, tolerance_days integer, task_type text,
-                        ata_chapter text, estimated_duration_hours numeric,
-                        next_due_basis text, mandatory boolean)
-                    WHERE r.import_id = :import_id AND r.org_id = :org_id
-                      AND r.status = 'valid' AND r.row_number BETWEEN :first AND :last
-                ),
+                _staged(PROGRAM_ROW)
+                + """,
                 existing AS (
                     SELECT s.row_number, p.id
                     FROM src s JOIN maintenance_programs p
@@ -598,16 +605,8 @@ class ImportRepository(ScopedRepository):
         params = {"import_id": import_id, "org_id": self.org_id, "first": rows[0], "last": rows[-1]}
         definitions = await self.session.execute(
             text(
-                """
-                WITH src AS (
-                    SELECT r.row_number, d.*
-                    FROM import_rows r
-                    CROSS JOIN LATERAL jsonb_to_record(r.data) AS d(
-                        part_name text, part_number text, category text, min_stock integer,
-                        serial_number text, status text, expiry_date date, location text)
-                    WHERE r.import_id = :import_id AND r.org_id = :org_id
-                      AND r.status = 'valid' AND r.row_number BETWEEN :first AND :last
-                ),
+                _staged(PART_ROW)
+                + """,
                 parts AS (
                     SELECT lower(s.part_name) AS key, min(s.part_name) AS name,
                            min(s.part_number) AS part_number, min(s.category) AS category,
@@ -654,16 +653,8 @@ class ImportRepository(ScopedRepository):
         by_key = {row["key"]: row for row in definitions.mappings()}
         items = await self.session.execute(
             text(
-                """
-                WITH src AS (
-                    SELECT r.row_number, d.*
-                    FROM import_rows r
-                    CROSS JOIN LATERAL jsonb_to_record(r.data) AS d(
-                        part_name text, part_number text, category text, min_stock integer,
-                        serial_number text, status text, expiry_date date, location text)
-                    WHERE r.import_id = :import_id AND r.org_id = :org_id
-                      AND r.status = 'valid' AND r.row_number BETWEEN :first AND :last
-                ),
+                _staged(PART_ROW)
+                + """,
                 defs AS (
                     SELECT key, id FROM jsonb_to_recordset(CAST(:defs AS jsonb))
                         AS x(key text, id uuid)
