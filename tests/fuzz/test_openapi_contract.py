@@ -24,6 +24,7 @@ from tests.support import live
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "tests" / "fuzz" / "schemathesis.toml"
 EXAMPLES = os.environ.get("AMSS_FUZZ_EXAMPLES", "5")
+KNOWN_CRASH = "SystemError: AST constructor recursion depth mismatch"
 
 
 def admin_token(base: str) -> str:
@@ -71,11 +72,17 @@ def test_schemathesis_finds_no_failure_with_every_check(postgres_admin_url: str)
             timeout=900,
         )
     report = run.stdout + run.stderr
-    assert run.returncode == 0, report[-12000:]
+    assert "Failures:" not in report, report[-12000:]
+    if run.returncode != 0:
+        # Schemathesis's own crash is not the API's failure; only the known one passes:
+        # CPython 3.11 sometimes raises this SystemError when schemathesis compiles its
+        # coverage strategies. Its operation is still fuzzed in the next phase.
+        errors = re.search(r"Runtime Error: (\d+)", report)
+        assert errors and report.count(KNOWN_CRASH) >= int(errors[1]), report[-12000:]
     # The run really exercised the API: every operation, thousands of requests.
     selected = re.search(r"Selected: (\d+)/(\d+)", report)
     tested = re.search(r"Tested: (\d+)", report)
-    generated = re.search(r"(\d+) generated", report)
+    generated = re.search(r"(\d+) generated, (\d+) passed", report)
     assert selected and tested and generated, report[-3000:]
     assert int(tested[1]) == int(selected[2]) > 60, report[-3000:]
-    assert int(generated[1]) > 1000, report[-3000:]
+    assert int(generated[1]) == int(generated[2]) > 1000, report[-3000:]

@@ -45,6 +45,18 @@ PART_ROW = (
 )
 
 
+# Every batch statement ends by marking its rows in the same statement, from its CTE
+# ``outcome`` (row_number, entity_id, outcome): applied and checkpointed together.
+_MARK_APPLIED = """
+                marked AS (
+                    UPDATE import_rows r
+                    SET (status, entity_id, outcome) = ('applied', o.entity_id, o.outcome)
+                    FROM outcome o
+                    WHERE r.import_id = :import_id AND r.row_number = o.row_number
+                )
+"""
+
+
 def _staged(record: str) -> str:
     """The CTE ``src`` every batch statement starts with: the batch's valid staged rows
     (``:import_id``, ``:org_id``, rows ``:first`` to ``:last``), each row's data read as
@@ -367,14 +379,9 @@ class ImportRepository(ScopedRepository):
                 LEFT JOIN created c ON c.key = upper(s.tail_number)
                 LEFT JOIN changed ch ON ch.id = e.id
                 ),
-                marked AS (
-                    -- The rows are marked in the same statement: applied and checkpointed
-                    -- together.
-                    UPDATE import_rows r
-                    SET (status, entity_id, outcome) = ('applied', o.entity_id, o.outcome)
-                    FROM outcome o
-                    WHERE r.import_id = :import_id AND r.row_number = o.row_number
-                )
+                """
+                + _MARK_APPLIED
+                + """
                 -- Only what changed comes back: a re-import of 100,000 aircraft returns
                 -- nothing to carry.
                 SELECT o.* FROM outcome o WHERE o.outcome <> 'unchanged' ORDER BY o.row_number
@@ -432,14 +439,9 @@ class ImportRepository(ScopedRepository):
                   ON n.id IS NULL AND u.org_id = :org_id AND u.aircraft_id = s.aircraft_id
                  AND u.external_id = s.external_id
                 ),
-                marked AS (
-                    -- The rows are marked in the same statement: applied and checkpointed
-                    -- together.
-                    UPDATE import_rows r
-                    SET (status, entity_id, outcome) = ('applied', o.entity_id, o.outcome)
-                    FROM outcome o
-                    WHERE r.import_id = :import_id AND r.row_number = o.row_number
-                )
+                """
+                + _MARK_APPLIED
+                + """
                 SELECT o.* FROM outcome o ORDER BY o.row_number
                 """
             ),
@@ -566,14 +568,9 @@ class ImportRepository(ScopedRepository):
                      AND c.aircraft_model IS NOT DISTINCT FROM s.aircraft_model
                 LEFT JOIN changed ch ON ch.id = e.id
                 ),
-                marked AS (
-                    -- The rows are marked in the same statement: applied and checkpointed
-                    -- together.
-                    UPDATE import_rows r
-                    SET (status, entity_id, outcome) = ('applied', o.entity_id, o.outcome)
-                    FROM outcome o
-                    WHERE r.import_id = :import_id AND r.row_number = o.row_number
-                )
+                """
+                + _MARK_APPLIED
+                + """
                 SELECT o.* FROM outcome o ORDER BY o.row_number
                 """
             ),
@@ -698,14 +695,9 @@ class ImportRepository(ScopedRepository):
                 LEFT JOIN created c ON c.serial_number = s.serial_number
                 LEFT JOIN changed ch ON ch.id = e.id
                 ),
-                marked AS (
-                    -- The rows are marked in the same statement: applied and checkpointed
-                    -- together.
-                    UPDATE import_rows r
-                    SET (status, entity_id, outcome) = ('applied', o.entity_id, o.outcome)
-                    FROM outcome o
-                    WHERE r.import_id = :import_id AND r.row_number = o.row_number
-                )
+                """
+                + _MARK_APPLIED
+                + """
                 SELECT o.* FROM outcome o ORDER BY o.row_number
                 """
             ),

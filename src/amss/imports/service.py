@@ -4,7 +4,7 @@ whose row statuses are the checkpoint a resumed import starts from."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -680,15 +680,24 @@ _CHECKERS = {
 Outcomes = list[tuple[int, UUID | None, str]]
 
 
+def _sorted_out(
+    outcomes: Sequence[Mapping[Any, Any]],
+) -> tuple[Outcomes, list[UUID], list[UUID]]:
+    """A batch's outcomes: (row, entity, outcome) per row, the entities created, those
+    updated."""
+    marked = [(o["row_number"], o["entity_id"], o["outcome"]) for o in outcomes]
+    created = [o["entity_id"] for o in outcomes if o["outcome"] == "created"]
+    updated = [o["entity_id"] for o in outcomes if o["outcome"] == "updated"]
+    return marked, created, updated
+
+
 async def _apply_aircraft(
     uow: UnitOfWork, caller: Caller, repo: ImportRepository, row: RowMapping, batch: Any
 ) -> Outcomes:
     today = local_today(await time_zone_of(uow.session, caller.org_id))
     numbers = [item["row_number"] for item in batch]
     outcomes = await repo.apply_aircraft(row["id"], numbers, today, caller.user_id)
-    marked = [(o["row_number"], o["entity_id"], o["outcome"]) for o in outcomes]
-    created = [o["entity_id"] for o in outcomes if o["outcome"] == "created"]
-    updated = [o["entity_id"] for o in outcomes if o["outcome"] == "updated"]
+    marked, created, updated = _sorted_out(outcomes)
     await _audit_batch(uow, caller, row, numbers, created, updated)
     if created or updated:
         # No observed rates to refresh: a new aircraft's only entry is its initial meters,
@@ -704,8 +713,7 @@ async def _apply_utilization(
 ) -> Outcomes:
     numbers = [item["row_number"] for item in batch]
     outcomes = await repo.apply_utilization(row["id"], numbers, caller.user_id)
-    marked = [(o["row_number"], o["entity_id"], o["outcome"]) for o in outcomes]
-    created = [o["entity_id"] for o in outcomes if o["outcome"] == "created"]
+    marked, created, _ = _sorted_out(outcomes)
     await _audit_batch(uow, caller, row, numbers, created, [])
     flown = sorted({o["aircraft_id"] for o in outcomes if o["outcome"] == "created"}, key=str)
     if flown:
@@ -804,9 +812,7 @@ async def _apply_programs(
 ) -> Outcomes:
     numbers = [item["row_number"] for item in batch]
     outcomes = await repo.apply_programs(row["id"], numbers)
-    marked = [(o["row_number"], o["entity_id"], o["outcome"]) for o in outcomes]
-    created = [o["entity_id"] for o in outcomes if o["outcome"] == "created"]
-    updated = [o["entity_id"] for o in outcomes if o["outcome"] == "updated"]
+    marked, created, updated = _sorted_out(outcomes)
     await _audit_batch(uow, caller, row, numbers, created, updated)
     if created or updated:
         # New programs generate their tasks; changed intervals re-limit the open ones.
@@ -821,10 +827,8 @@ async def _apply_parts(
 ) -> Outcomes:
     numbers = [item["row_number"] for item in batch]
     outcomes = await repo.apply_parts(row["id"], numbers)
-    marked = [(o["row_number"], o["entity_id"], o["outcome"]) for o in outcomes]
+    marked, created, updated = _sorted_out(outcomes)
     definitions = {o["definition_id"]: o["definition_outcome"] for o in outcomes}
-    created = [o["entity_id"] for o in outcomes if o["outcome"] == "created"]
-    updated = [o["entity_id"] for o in outcomes if o["outcome"] == "updated"]
     created += [key for key, outcome in definitions.items() if outcome == "created"]
     updated += [key for key, outcome in definitions.items() if outcome == "updated"]
     await _audit_batch(uow, caller, row, numbers, created, updated)
