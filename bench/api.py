@@ -10,8 +10,6 @@ the server's RSS after the loads, and while it streams a 50,000-row CSV export.
 from __future__ import annotations
 
 import os
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ import psycopg
 from amss.demo import DEMO_PASSWORD
 from bench.database import scratch_database
 from bench.harness import (
+    AUDIT_ROWS,
     QUICK,
     LoadResult,
     Server,
@@ -32,6 +31,7 @@ from bench.harness import (
     rss_mb,
     running_server,
     share,
+    stream_export,
 )
 
 API = "/api/v1"
@@ -158,37 +158,10 @@ def _export_memory(
 ) -> tuple[float, float]:
     """The server's RSS before and at its peak while streaming a 50,000-row audit export."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO audit_logs (org_id, entity_type, entity_id, action, actor, details)"
-            " SELECT %s, 'bench', gen_random_uuid(), 'update', 'system',"
-            " jsonb_build_object('n', g, 'note', repeat('x', 120)) FROM generate_series(1, %s) g",
-            (org_id, EXPORT_ROWS),
-        )
-    before = rss_mb(server.pid)
-    peak = before
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, rss_mb(server.pid))
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    rows = 0
-    try:
-        with httpx.stream(
-            "GET", f"{server.base}{API}/audit-logs/export", headers=headers, timeout=300
-        ) as answer:
-            answer.raise_for_status()
-            for line in answer.iter_lines():
-                rows += 1 if line else 0
-    finally:
-        done.set()
-        sampler.join()
-    assert rows > EXPORT_ROWS, rows
-    return before, peak
+        conn.execute(AUDIT_ROWS, {"org": org_id, "rows": EXPORT_ROWS})
+    streamed = stream_export(server, f"{API}/audit-logs/export", headers)
+    assert streamed.rows >= EXPORT_ROWS, streamed.rows
+    return streamed.rss_before_mb, streamed.rss_peak_mb
 
 
 def run() -> None:

@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -392,3 +393,53 @@ def print_verdicts(title: str, verdicts: Sequence[Verdict]) -> None:
             "[green]pass[/green]" if row.passed else "[red]FAIL[/red]",
         )
     Console().print(table)
+
+
+# Audit rows for an export to stream: ``%(rows)s`` of them in organization ``%(org)s``.
+AUDIT_ROWS = """
+    INSERT INTO audit_logs (org_id, entity_type, entity_id, action, actor, details)
+    SELECT %(org)s, 'bench', gen_random_uuid(), 'update', 'system',
+           jsonb_build_object('n', g, 'note', repeat('x', 120))
+    FROM generate_series(1, %(rows)s) g
+"""
+
+
+@dataclass
+class StreamedExport:
+    """One CSV export streamed from a server: rows, seconds, its RSS before and at peak."""
+
+    rows: int
+    seconds: float
+    rss_before_mb: float
+    rss_peak_mb: float
+
+    @property
+    def growth_mb(self) -> float:
+        return self.rss_peak_mb - self.rss_before_mb
+
+
+def stream_export(server: Server, path: str, headers: dict[str, str]) -> StreamedExport:
+    """Stream ``path`` (a CSV export) while sampling the server's RSS every 20 ms."""
+    before = rss_mb(server.pid)
+    peak = before
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, rss_mb(server.pid))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    rows = 0
+    started = time.perf_counter()
+    try:
+        with httpx.stream("GET", f"{server.base}{path}", headers=headers, timeout=600) as answer:
+            answer.raise_for_status()
+            for line in answer.iter_lines():
+                rows += 1 if line else 0
+    finally:
+        done.set()
+        sampler.join()
+    return StreamedExport(rows - 1, time.perf_counter() - started, before, peak)  # no header

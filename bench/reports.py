@@ -9,15 +9,20 @@ the same run is the audit-log export of as many rows, the project's other stream
 
 from __future__ import annotations
 
-import threading
-import time
-
 import httpx
 import psycopg
 
 from amss.demo import DEMO_PASSWORD
 from bench.database import scratch_database
-from bench.harness import LoadResult, Server, Verdict, below, report, rss_mb, running_server
+from bench.harness import (
+    AUDIT_ROWS,
+    LoadResult,
+    Verdict,
+    below,
+    report,
+    running_server,
+    stream_export,
+)
 
 API = "/api/v1"
 ROWS = 50_000
@@ -38,39 +43,6 @@ _ITEMS = """
     SELECT t.org_id, t.id, '=cmd|'' /C calc''!A0 bench item ' || t.title, 'pending'
     FROM maintenance_tasks t WHERE t.org_id = %(org)s AND t.title LIKE 'Bench task %%'
 """
-_AUDIT = """
-    INSERT INTO audit_logs (org_id, entity_type, entity_id, action, actor, details)
-    SELECT %(org)s, 'bench', gen_random_uuid(), 'update', 'system',
-           jsonb_build_object('n', g, 'note', repeat('x', 120))
-    FROM generate_series(1, %(rows)s) g
-"""
-
-
-def _stream(server: Server, path: str, headers: dict[str, str]) -> tuple[int, float, float, float]:
-    """Rows received, peak RSS growth (MB), seconds, and the RSS before, streaming one CSV."""
-    before = rss_mb(server.pid)
-    peak = before
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, rss_mb(server.pid))
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    rows = 0
-    started = time.perf_counter()
-    try:
-        with httpx.stream("GET", f"{server.base}{path}", headers=headers, timeout=600) as answer:
-            answer.raise_for_status()
-            for line in answer.iter_lines():
-                rows += 1 if line else 0
-    finally:
-        done.set()
-        sampler.join()
-    return rows - 1, peak - before, time.perf_counter() - started, before
 
 
 def run() -> None:
@@ -97,7 +69,7 @@ def run() -> None:
                 params = {"org": org_id, "rows": ROWS}
                 conn.execute(_TASKS, params)
                 conn.execute(_ITEMS, params)
-                conn.execute(_AUDIT, params)
+                conn.execute(AUDIT_ROWS, params)
             answer = httpx.post(
                 f"{server.base}{API}/auth/login",
                 json={"email": "admin@demo.local", "password": DEMO_PASSWORD},
@@ -106,10 +78,17 @@ def run() -> None:
             headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
             figures = {}
             for name, path in exports.items():
-                _stream(server, warm_ups[name], headers)
-                figures[name] = _stream(server, path, headers)
-    baseline_rows, baseline_growth, _, _ = figures.pop("audit-log CSV (baseline)")
-    for name, (rows, growth, seconds, rss) in figures.items():
+                stream_export(server, warm_ups[name], headers)
+                figures[name] = stream_export(server, path, headers)
+    baseline = figures.pop("audit-log CSV (baseline)")
+    baseline_rows, baseline_growth = baseline.rows, baseline.growth_mb
+    for name, streamed in figures.items():
+        rows, growth, seconds, rss = (
+            streamed.rows,
+            streamed.growth_mb,
+            streamed.seconds,
+            streamed.rss_before_mb,
+        )
         print(f"{name}: {rows:,} rows in {seconds:.1f} s; RSS {rss:.1f} MB, grew {growth:.2f} MB")
         assert rows >= ROWS, (name, rows)
         loads.append(
